@@ -1,0 +1,110 @@
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use bulwark_core::Event;
+use bulwark_store::Store;
+
+use crate::Subscription;
+
+/// Counters of a [`StoreWriter`], shared with the metrics endpoint.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Events written (new rows; duplicates by id are not counted).
+    pub written: AtomicU64,
+    /// Batches that failed and were retried.
+    pub retries: AtomicU64,
+    /// Events given up on after the retries (counted, logged, never silently lost).
+    pub failed: AtomicU64,
+}
+
+/// Drains a subscription into the store in batches, off the request path.
+#[derive(Debug)]
+pub struct StoreWriter {
+    store: Arc<dyn Store>,
+    batch_size: usize,
+    flush_interval: Duration,
+    stats: Arc<WriterStats>,
+}
+
+const MAX_ATTEMPTS: u32 = 5;
+
+impl StoreWriter {
+    pub fn new(store: Arc<dyn Store>, batch_size: usize, flush_interval: Duration) -> Self {
+        Self {
+            store,
+            batch_size: batch_size.max(1),
+            flush_interval,
+            stats: Arc::default(),
+        }
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> Arc<WriterStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// Runs until the subscription ends (the bus was closed), writing a batch whenever
+    /// `batch_size` events are waiting or the oldest has waited `flush_interval`. Writes
+    /// everything still queued before returning, so awaiting this on shutdown flushes.
+    pub async fn run(self, mut sub: Subscription) {
+        let mut batch: Vec<Arc<Event>> = Vec::with_capacity(self.batch_size);
+        loop {
+            let Some(first) = sub.recv().await else { break };
+            batch.push(first);
+            let deadline = tokio::time::Instant::now() + self.flush_interval;
+            let mut closed = false;
+            while batch.len() < self.batch_size {
+                let room = self.batch_size - batch.len();
+                if sub.drain_into(&mut batch, room) > 0 {
+                    continue;
+                }
+                match tokio::time::timeout_at(deadline, sub.recv()).await {
+                    Ok(Some(event)) => batch.push(event),
+                    Ok(None) => {
+                        closed = true;
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.write(&mut batch).await;
+            if closed {
+                break;
+            }
+        }
+        self.write(&mut batch).await;
+    }
+
+    async fn write(&self, batch: &mut Vec<Arc<Event>>) {
+        if batch.is_empty() {
+            return;
+        }
+        let events: Vec<Event> = batch.drain(..).map(Arc::unwrap_or_clone).collect();
+        let mut delay = Duration::from_millis(50);
+        for attempt in 1..=MAX_ATTEMPTS {
+            match self.store.append_events(&events).await {
+                Ok(n) => {
+                    self.stats.written.fetch_add(n as u64, Ordering::Relaxed);
+                    return;
+                }
+                Err(error) if attempt < MAX_ATTEMPTS => {
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%error, attempt, events = events.len(), "event batch write failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(error) => {
+                    self.stats
+                        .failed
+                        .fetch_add(events.len() as u64, Ordering::Relaxed);
+                    tracing::error!(%error, events = events.len(), "event batch write failed; events lost");
+                }
+            }
+        }
+    }
+}

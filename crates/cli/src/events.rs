@@ -1,0 +1,326 @@
+//! `bulwark events export|import`: stored events as JSON lines (schema v1), one event per
+//! line, in `(ts, id)` order.
+//!
+//! Both directions stream: export reads the store page by page, import reads its input
+//! twice (once to validate every line, once to append in batches) instead of holding the
+//! file in memory. Standard input cannot be read twice, so it is spooled to a temporary
+//! file during the first pass.
+
+use std::{
+    fs::File,
+    io::{self, BufRead, BufReader, BufWriter, Read, Seek, Write},
+    path::Path,
+};
+
+use anyhow::{Context as _, bail};
+use bulwark_config::Config;
+use bulwark_core::{Event, Timestamp};
+use bulwark_store::{EventQuery, Store};
+
+use crate::{
+    UsageError, context,
+    output::{self, Progress},
+};
+
+/// Events per `events_page` call when exporting.
+const EXPORT_PAGE: usize = 1000;
+/// Events per `append_events` call (one transaction) when importing.
+const IMPORT_BATCH: usize = 1000;
+/// Longest accepted line. Real events are a few KiB even with captured text; this bounds
+/// the memory a corrupt file without newlines can take.
+const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+pub(crate) async fn export(
+    config: &Config,
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+    output: Option<&Path>,
+) -> anyhow::Result<()> {
+    if let (Some(since), Some(until)) = (since, until)
+        && since >= until
+    {
+        return Err(UsageError(format!(
+            "`--since` ({since}) is not before `--until` ({until})"
+        ))
+        .into());
+    }
+    let store = context::open_store(config).await?;
+    let (count, bytes) = match output {
+        None => {
+            let mut out = BufWriter::new(io::stdout());
+            let counted = write_events(&store, since, until, &mut out).await?;
+            out.flush()?;
+            counted
+        }
+        Some(path) => {
+            // Written beside the target and renamed over it at the end: a failed export
+            // leaves no half-written file behind, and never clobbers an older one.
+            let dir = match path.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => Path::new("."),
+            };
+            let temp = tempfile::NamedTempFile::new_in(dir)
+                .with_context(|| format!("cannot create a file in `{}`", dir.display()))?;
+            let mut out = BufWriter::new(temp);
+            let counted = write_events(&store, since, until, &mut out).await?;
+            let temp = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+            temp.as_file().sync_all()?;
+            temp.persist(path)
+                .with_context(|| format!("cannot write `{}`", path.display()))?;
+            counted
+        }
+    };
+    let target = output.map_or_else(String::new, |path| format!(" to `{}`", path.display()));
+    output::note(format_args!(
+        "exported {count} events{target} ({bytes} bytes)"
+    ));
+    Ok(())
+}
+
+/// Copies every stored event in the window to `out`, exactly as stored, one per line.
+/// Returns how many events and bytes were written.
+async fn write_events(
+    store: &dyn Store,
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+    out: &mut impl Write,
+) -> anyhow::Result<(u64, u64)> {
+    let mut progress = Progress::new(None, "exporting");
+    let (mut count, mut bytes) = (0u64, 0u64);
+    let mut after = None;
+    loop {
+        let query = EventQuery {
+            since,
+            until,
+            after,
+            limit: EXPORT_PAGE,
+        };
+        let page = store
+            .events_page(&query)
+            .await
+            .context("cannot read events")?;
+        let Some(last) = page.last() else { break };
+        after = Some((last.ts, last.id.clone()));
+        for row in &page {
+            out.write_all(row.json.as_bytes())?;
+            out.write_all(b"\n")?;
+            let written = row.json.len() as u64 + 1;
+            bytes += written;
+            progress.advance(written);
+        }
+        count += page.len() as u64;
+    }
+    progress.finish();
+    Ok((count, bytes))
+}
+
+pub(crate) async fn import(config: &Config, file: &Path) -> anyhow::Result<()> {
+    let (mut input, name, size) = open_input(file)?;
+    let mut progress = Progress::new(size, "validating");
+
+    // Pass 1: every line must be an event before anything is stored.
+    let mut spool = match &input {
+        Input::Stdin(_) => {
+            Some(tempfile::tempfile().context("cannot create a temporary file for stdin")?)
+        }
+        Input::File(_) => None,
+    };
+    let mut total = 0u64;
+    {
+        let mut spool_writer = spool.as_mut().map(BufWriter::new);
+        let mut lines = Lines::new(input.reader());
+        while let Some((number, line)) = lines
+            .next()
+            .with_context(|| format!("cannot read {name}"))?
+        {
+            progress.advance(line.len() as u64 + 1);
+            if let Some(writer) = spool_writer.as_mut() {
+                writer.write_all(line)?;
+                writer.write_all(b"\n")?;
+            }
+            if parse_line(line)
+                .map_err(|reason| {
+                    anyhow::anyhow!("{name}, line {number}: {reason}; nothing was imported")
+                })?
+                .is_some()
+            {
+                total += 1;
+            }
+        }
+        if let Some(writer) = spool_writer {
+            writer
+                .into_inner()
+                .map_err(io::IntoInnerError::into_error)?;
+        }
+    }
+
+    // Pass 2: append in batches; ids already stored are skipped by the store.
+    let store = context::open_store(config).await?;
+    let mut reader: Box<dyn Read> = match (spool, input) {
+        (Some(mut spool), _) => {
+            spool.rewind()?;
+            Box::new(spool)
+        }
+        (None, Input::File(mut file)) => {
+            file.rewind()?;
+            Box::new(file)
+        }
+        (None, Input::Stdin(_)) => bail!("standard input was not spooled"),
+    };
+    progress.restart("importing");
+    let mut lines = Lines::new(BufReader::new(&mut reader));
+    let mut batch = Vec::with_capacity(IMPORT_BATCH);
+    let mut imported = 0u64;
+    let mut seen = 0u64;
+    while let Some((number, line)) = lines
+        .next()
+        .with_context(|| format!("cannot read {name}"))?
+    {
+        progress.advance(line.len() as u64 + 1);
+        let event = parse_line(line).map_err(|reason| {
+            anyhow::anyhow!("{name} changed while it was imported: line {number}: {reason}")
+        })?;
+        batch.extend(event);
+        if batch.len() >= IMPORT_BATCH {
+            seen += batch.len() as u64;
+            imported += append(&store, &batch, imported, seen).await?;
+            batch.clear();
+        }
+    }
+    if !batch.is_empty() {
+        seen += batch.len() as u64;
+        imported += append(&store, &batch, imported, seen).await?;
+    }
+    progress.finish();
+    if seen != total {
+        bail!("{name} changed while it was imported: {total} events validated, {seen} read");
+    }
+    output::line(format_args!(
+        "imported {imported} events ({} already present)",
+        total.saturating_sub(imported)
+    ))?;
+    Ok(())
+}
+
+async fn append(
+    store: &dyn Store,
+    batch: &[Event],
+    imported: u64,
+    seen: u64,
+) -> anyhow::Result<u64> {
+    let new = store.append_events(batch).await.with_context(|| {
+        // Earlier batches are stored; importing the same file again completes the job.
+        format!(
+            "cannot store events {}..{seen} ({imported} imported before this batch; importing the file again skips them)",
+            seen - batch.len() as u64 + 1
+        )
+    })?;
+    Ok(new as u64)
+}
+
+/// One line of input: `None` for a blank line, the event otherwise.
+fn parse_line(line: &[u8]) -> Result<Option<Event>, String> {
+    let text = std::str::from_utf8(line).map_err(|e| format!("not UTF-8 ({e})"))?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    Event::from_json(text).map(Some).map_err(|e| e.to_string())
+}
+
+enum Input {
+    File(File),
+    Stdin(io::Stdin),
+}
+
+impl Input {
+    fn reader(&mut self) -> Box<dyn BufRead + '_> {
+        match self {
+            Input::File(file) => Box::new(BufReader::new(file)),
+            Input::Stdin(stdin) => Box::new(stdin.lock()),
+        }
+    }
+}
+
+/// The input, its name for messages, and its size when known.
+fn open_input(path: &Path) -> anyhow::Result<(Input, String, Option<u64>)> {
+    if path == Path::new("-") {
+        return Ok((Input::Stdin(io::stdin()), "standard input".to_owned(), None));
+    }
+    let name = format!("`{}`", path.display());
+    let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
+    let size = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    Ok((Input::File(file), name, size))
+}
+
+/// Numbered lines without their `\n` / `\r\n`, each at most [`MAX_LINE_BYTES`].
+struct Lines<R> {
+    reader: R,
+    buf: Vec<u8>,
+    number: usize,
+}
+
+impl<R: BufRead> Lines<R> {
+    fn new(reader: R) -> Self {
+        Self {
+            reader,
+            buf: Vec::new(),
+            number: 0,
+        }
+    }
+
+    fn next(&mut self) -> anyhow::Result<Option<(usize, &[u8])>> {
+        self.buf.clear();
+        let limit = MAX_LINE_BYTES as u64 + 1;
+        let read = (&mut self.reader)
+            .take(limit)
+            .read_until(b'\n', &mut self.buf)?;
+        if read == 0 {
+            return Ok(None);
+        }
+        self.number += 1;
+        let mut line = self.buf.as_slice();
+        match line.strip_suffix(b"\n") {
+            Some(rest) => line = rest,
+            None if self.buf.len() > MAX_LINE_BYTES => {
+                bail!("line {} is longer than {MAX_LINE_BYTES} bytes", self.number)
+            }
+            None => {}
+        }
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        Ok(Some((self.number, line)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_numbered_and_stripped() {
+        let mut lines = Lines::new(&b"a\r\n\nb"[..]);
+        assert_eq!(lines.next().unwrap(), Some((1, &b"a"[..])));
+        assert_eq!(lines.next().unwrap(), Some((2, &b""[..])));
+        assert_eq!(lines.next().unwrap(), Some((3, &b"b"[..])));
+        assert_eq!(lines.next().unwrap(), None);
+    }
+
+    #[test]
+    fn overlong_lines_are_refused() {
+        let long = vec![b'x'; MAX_LINE_BYTES + 10];
+        let mut lines = Lines::new(&long[..]);
+        let err = lines.next().unwrap_err().to_string();
+        assert!(err.contains("line 1 is longer"), "{err}");
+    }
+
+    #[test]
+    fn blank_lines_are_skipped_and_bad_ones_explained() {
+        assert!(parse_line(b"   ").unwrap().is_none());
+        let err = parse_line(b"{\"v\":1}").unwrap_err();
+        assert!(err.contains("not a valid event"), "{err}");
+        assert!(parse_line(&[0xff, 0xfe]).unwrap_err().contains("UTF-8"));
+    }
+}

@@ -1,0 +1,137 @@
+//! `bulwark`, the command line of the Bulwark gateway: `serve` runs the OpenAI-compatible
+//! gateway, `config check` validates its configuration, `tenants` / `accounts` / `keys`
+//! manage who may call it, `events` exports and imports the usage trail, and
+//! `upstream-sim` runs the simulated model server on its own.
+//!
+//! This file only parses arguments, sets up logging, dispatches and maps errors to exit
+//! codes: 0 success, 1 failure (`error: …` on stderr), 2 bad usage or an invalid
+//! configuration. The work is done by the library crates; each command group has a module
+//! here that turns their results into output (`--json` for scripts, text for people).
+
+#![allow(
+    clippy::print_stdout,
+    reason = "a CLI's results are its stdout; they are written in output.rs, through a locked handle"
+)]
+
+mod accounts;
+mod cli;
+mod config_cmd;
+mod context;
+mod events;
+mod keys;
+mod logging;
+mod output;
+mod serve;
+mod signal;
+mod sim;
+mod tenants;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::bail;
+use bulwark_config::Config;
+use clap::Parser;
+
+use crate::cli::{Cli, Command, ConfigAction, EventsAction};
+
+/// Bad usage or an invalid configuration, as clap itself reports usage errors.
+const EXIT_USAGE: u8 = 2;
+
+/// An argument combination clap cannot check on its own (`--since` after `--until`, a
+/// repeated `--signal`): exits with [`EXIT_USAGE`] like clap's own errors.
+#[derive(Debug)]
+pub(crate) struct UsageError(pub(crate) String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+
+    // The configuration is validated before anything is opened or bound, and its `[log]`
+    // settings are the defaults for the logging flags.
+    let loaded = match cli
+        .command
+        .load_options()
+        .map(|options| bulwark_config::load(&options))
+    {
+        None => None,
+        Some(Ok(loaded)) => Some(loaded),
+        Some(Err(error)) => {
+            let _ = logging::init(&cli.log, None);
+            return fail(&anyhow::Error::new(error), EXIT_USAGE);
+        }
+    };
+    if let Err(logging::BadFilter(message)) =
+        logging::init(&cli.log, loaded.as_ref().map(|(c, _)| &c.log))
+    {
+        return fail(&anyhow::anyhow!(message), EXIT_USAGE);
+    }
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            return fail(
+                &anyhow::Error::new(error).context("cannot start the async runtime"),
+                1,
+            );
+        }
+    };
+    match runtime.block_on(run(cli.command, loaded)) {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`bulwark events export | head`): nothing left to say.
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) if error.downcast_ref::<UsageError>().is_some() => fail(&error, EXIT_USAGE),
+        Err(error) => fail(&error, 1),
+    }
+}
+
+async fn run(command: Command, loaded: Option<(Config, Option<PathBuf>)>) -> anyhow::Result<()> {
+    let command = match command {
+        Command::UpstreamSim(args) => return sim::run(&args).await,
+        other => other,
+    };
+    let Some((config, file)) = loaded else {
+        bail!("no configuration was loaded (this is a bug: please report it)");
+    };
+    match command {
+        Command::Serve(_) => serve::run(&config).await,
+        Command::Config {
+            action: ConfigAction::Check(_),
+        } => config_cmd::check(&config, file.as_deref()),
+        Command::UpstreamSim(args) => sim::run(&args).await,
+        Command::Tenants(cmd) => tenants::run(&config, cmd.action).await,
+        Command::Accounts(cmd) => accounts::run(&config, cmd.action).await,
+        Command::Keys(cmd) => keys::run(&config, cmd.action).await,
+        Command::Events(cmd) => match cmd.action {
+            EventsAction::Export {
+                since,
+                until,
+                output,
+            } => events::export(&config, since, until, output.as_deref()).await,
+            EventsAction::Import { file } => events::import(&config, &file).await,
+        },
+    }
+}
+
+fn fail(error: &anyhow::Error, code: u8) -> ExitCode {
+    // `{:#}` prints the whole chain: "cannot open the store in `d`: database error: …".
+    output::note(format_args!("error: {error:#}"));
+    ExitCode::from(code)
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,28 @@
+//! Bulwark's shared vocabulary: typed ids, timestamps, the tenants / accounts / keys that
+//! the gateway serves, the usage-event schema v1 and the OpenAI-shaped error body.
+//!
+//! Everything here is plain data with serde shapes that other tools depend on. This crate
+//! does no I/O and knows nothing about HTTP servers, databases or buses; those live in the
+//! crates that use it. Changing a serialized shape here is a schema change: extend, never
+//! rename (see `docs/events.md`).
+
+mod entity;
+mod error;
+mod event;
+mod id;
+mod text;
+mod time;
+
+pub use crate::{
+    entity::{
+        Account, KeyHash, KeyRecord, KeyStatus, ParseEnumError, Tenant, Verification, model_matches,
+    },
+    error::{ApiError, ErrorBody},
+    event::{
+        AccountCreated, ApiRequest, Client, Decision, Event, EventBody, EventKind, EventParseError,
+        KeyCreated, KeyStatusChanged, SCHEMA_VERSION, SchemaError, TextDigest, Usage,
+    },
+    id::{AccountId, EventId, IdError, KeyId, TenantId},
+    text::sha256_hex,
+    time::{Timestamp, TimestampError},
+};

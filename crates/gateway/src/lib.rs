@@ -1,0 +1,28 @@
+//! Bulwark's gateway: an OpenAI-compatible reverse proxy (streaming included) that
+//! authenticates API keys, applies per-key rate limits, forwards to the configured
+//! upstreams (or the built-in simulator), and turns every call into a usage event.
+//!
+//! The request path is a sequence of explicit phases in [`proxy`]; every response body
+//! publishes its event when it ends ([`record`]). Errors map to OpenAI-shaped bodies in
+//! one place ([`error`]). The admin API (`/admin/v1/`) and the operations endpoints
+//! (`/healthz`, `/readyz`, `/metrics`) live here too. Not here: storage (the store crate),
+//! key secrets (identity), the event pipeline (bus), configuration parsing (config).
+
+mod admin;
+mod client;
+mod endpoint;
+mod error;
+mod metrics;
+mod observe;
+mod proxy;
+mod ratelimit;
+mod record;
+mod request;
+mod server;
+mod state;
+mod upstream;
+
+pub use crate::{
+    server::{RunningGateway, ShutdownReport, StartError, start, start_with_store},
+    upstream::UpstreamSetupError,
+};

@@ -1,0 +1,367 @@
+//! Reading what the model said: completion text and token usage, from whole JSON
+//! responses and, incrementally, from server-sent-event streams relayed chunk by chunk.
+
+use bulwark_core::{TextDigest, Usage};
+use bytes::{Bytes, BytesMut};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::endpoint::Endpoint;
+
+/// Digests text that arrives in pieces: SHA-256 and character count incrementally, the
+/// text itself only when the operator captures text.
+#[derive(Debug)]
+pub(crate) struct TextAccumulator {
+    hasher: Sha256,
+    chars: u64,
+    text: Option<String>,
+    any: bool,
+}
+
+impl TextAccumulator {
+    pub(crate) fn new(capture: bool) -> Self {
+        Self {
+            hasher: Sha256::new(),
+            chars: 0,
+            text: capture.then(String::new),
+            any: false,
+        }
+    }
+
+    pub(crate) fn push(&mut self, piece: &str) {
+        self.any = true;
+        self.hasher.update(piece.as_bytes());
+        self.chars += piece.chars().count() as u64;
+        if let Some(text) = &mut self.text {
+            text.push_str(piece);
+        }
+    }
+
+    /// The digest, or `None` when no text was seen at all.
+    pub(crate) fn finish(self) -> Option<TextDigest> {
+        self.any.then(|| TextDigest {
+            chars: self.chars,
+            sha256: hex::encode(self.hasher.finalize()),
+            text: self.text,
+        })
+    }
+}
+
+/// Usage from an OpenAI `usage` object (chat/completions/embeddings names, or the
+/// Responses API's `input_tokens` / `output_tokens`).
+pub(crate) fn usage_of(value: &Value) -> Option<Usage> {
+    let obj = value.as_object()?;
+    let get = |a: &str, b: &str| obj.get(a).or_else(|| obj.get(b)).and_then(Value::as_u64);
+    let prompt = get("prompt_tokens", "input_tokens")?;
+    Some(Usage {
+        prompt_tokens: prompt,
+        completion_tokens: get("completion_tokens", "output_tokens").unwrap_or(0),
+        estimated: false,
+    })
+}
+
+/// Output text and usage of a whole (non-streamed) JSON response.
+pub(crate) fn observe_json(
+    endpoint: Endpoint,
+    body: &[u8],
+    out: &mut TextAccumulator,
+) -> Option<Usage> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    match endpoint {
+        Endpoint::ChatCompletions => {
+            for choice in value
+                .get("choices")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(Value::String(s)) = choice.get("message").and_then(|m| m.get("content"))
+                {
+                    out.push(s);
+                }
+            }
+        }
+        Endpoint::Completions => {
+            for choice in value
+                .get("choices")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(Value::String(s)) = choice.get("text") {
+                    out.push(s);
+                }
+            }
+        }
+        Endpoint::Responses => {
+            for item in value
+                .get("output")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                for part in item
+                    .get("content")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if part.get("type").and_then(Value::as_str) == Some("output_text")
+                        && let Some(Value::String(s)) = part.get("text")
+                    {
+                        out.push(s);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    value.get("usage").and_then(usage_of)
+}
+
+/// Longest event the relay holds back while waiting for its end; a longer one is passed
+/// through uninspected rather than buffered without bound.
+const MAX_EVENT: usize = 1 << 20;
+
+/// Relays a server-sent-event stream event by event: complete events are forwarded as
+/// soon as they are complete (so chunks are never held longer than it takes their event
+/// to finish), their content is observed, and the usage-only chunk that the gateway itself
+/// asked for is removed again.
+#[derive(Debug)]
+pub(crate) struct SseRelay {
+    endpoint: Endpoint,
+    pending: BytesMut,
+    /// How far `pending` has been searched for an event boundary.
+    scanned: usize,
+    strip_usage_chunk: bool,
+    pub(crate) output: TextAccumulator,
+    pub(crate) usage: Option<Usage>,
+}
+
+impl SseRelay {
+    pub(crate) fn new(endpoint: Endpoint, strip_usage_chunk: bool, capture: bool) -> Self {
+        Self {
+            endpoint,
+            pending: BytesMut::new(),
+            scanned: 0,
+            strip_usage_chunk,
+            output: TextAccumulator::new(capture),
+            usage: None,
+        }
+    }
+
+    /// Takes a chunk from the upstream; returns what to send to the client now (possibly
+    /// empty).
+    pub(crate) fn push(&mut self, chunk: &[u8]) -> Bytes {
+        self.pending.extend_from_slice(chunk);
+        let mut out = BytesMut::new();
+        while let Some(end) = self.next_boundary() {
+            let event = self.pending.split_to(end).freeze();
+            self.scanned = 0;
+            if self.observe_event(&event) {
+                if self.strip_usage_chunk {
+                    push_without_null_usage(&mut out, &event);
+                } else {
+                    out.extend_from_slice(&event);
+                }
+            }
+        }
+        if self.pending.len() > MAX_EVENT {
+            out.extend_from_slice(&self.pending.split());
+            self.scanned = 0;
+        }
+        out.freeze()
+    }
+
+    /// The end of the stream: whatever is left, observed if it is a complete event.
+    pub(crate) fn finish(&mut self) -> Bytes {
+        let rest = self.pending.split().freeze();
+        self.scanned = 0;
+        if rest.is_empty() || self.observe_event(&rest) {
+            rest
+        } else {
+            Bytes::new()
+        }
+    }
+
+    /// Index just past the next blank line (`\n\n` or `\r\n\r\n`), if any.
+    fn next_boundary(&mut self) -> Option<usize> {
+        let buf = &self.pending[..];
+        let start = self.scanned.saturating_sub(3);
+        let mut i = start;
+        while i + 1 < buf.len() {
+            if buf.get(i) == Some(&b'\n') {
+                if buf.get(i + 1) == Some(&b'\n') {
+                    return Some(i + 2);
+                }
+                if buf.get(i + 1) == Some(&b'\r') && buf.get(i + 2) == Some(&b'\n') {
+                    return Some(i + 3);
+                }
+            }
+            i += 1;
+        }
+        self.scanned = buf.len();
+        None
+    }
+
+    /// Reads one event's data; returns whether to forward it.
+    fn observe_event(&mut self, event: &[u8]) -> bool {
+        let Ok(text) = std::str::from_utf8(event) else {
+            return true;
+        };
+        let mut data = String::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("data:") {
+                if !data.is_empty() {
+                    data.push('\n');
+                }
+                data.push_str(rest.strip_prefix(' ').unwrap_or(rest));
+            }
+        }
+        if data.is_empty() || data == "[DONE]" {
+            return true;
+        }
+        let Ok(value) = serde_json::from_str::<Value>(&data) else {
+            return true;
+        };
+        match self.endpoint {
+            Endpoint::ChatCompletions | Endpoint::Completions => {
+                let choices = value.get("choices").and_then(Value::as_array);
+                for choice in choices.into_iter().flatten() {
+                    let piece = match self.endpoint {
+                        Endpoint::ChatCompletions => {
+                            choice.get("delta").and_then(|d| d.get("content"))
+                        }
+                        _ => choice.get("text"),
+                    };
+                    if let Some(Value::String(s)) = piece {
+                        self.output.push(s);
+                    }
+                }
+                if let Some(usage) = value.get("usage").and_then(usage_of) {
+                    self.usage = Some(usage);
+                    let usage_only = choices.is_some_and(Vec::is_empty);
+                    if usage_only && self.strip_usage_chunk {
+                        return false;
+                    }
+                }
+            }
+            Endpoint::Responses => match value.get("type").and_then(Value::as_str) {
+                Some("response.output_text.delta") => {
+                    if let Some(Value::String(s)) = value.get("delta") {
+                        self.output.push(s);
+                    }
+                }
+                Some("response.completed" | "response.incomplete" | "response.failed") => {
+                    if let Some(usage) = value
+                        .get("response")
+                        .and_then(|r| r.get("usage"))
+                        .and_then(usage_of)
+                    {
+                        self.usage = Some(usage);
+                    }
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+        true
+    }
+}
+
+/// With `include_usage`, every chunk carries `"usage":null`; a client that did not ask
+/// for usage should not see that either.
+fn push_without_null_usage(out: &mut BytesMut, event: &[u8]) {
+    const NULL_USAGE: &[u8] = br#","usage":null"#;
+    let mut rest = event;
+    while let Some(at) = rest.windows(NULL_USAGE.len()).position(|w| w == NULL_USAGE) {
+        let (head, tail) = rest.split_at(at);
+        out.extend_from_slice(head);
+        rest = tail.get(NULL_USAGE.len()..).unwrap_or_default();
+    }
+    out.extend_from_slice(rest);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(content: &str) -> String {
+        format!(
+            "data: {{\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{content}\"}}}}]}}\n\n"
+        )
+    }
+
+    #[test]
+    fn relays_events_as_they_complete_even_when_split() {
+        let mut relay = SseRelay::new(Endpoint::ChatCompletions, false, true);
+        let whole = format!("{}{}data: [DONE]\n\n", chunk("Hel"), chunk("lo"));
+        let (a, b) = whole.split_at(10);
+        let first = relay.push(a.as_bytes());
+        assert!(first.is_empty(), "an incomplete event is held");
+        let mut out = first.to_vec();
+        out.extend_from_slice(&relay.push(b.as_bytes()));
+        out.extend_from_slice(&relay.finish());
+        assert_eq!(String::from_utf8(out).unwrap(), whole);
+        let digest = std::mem::replace(&mut relay.output, TextAccumulator::new(false))
+            .finish()
+            .unwrap();
+        assert_eq!(digest.text.as_deref(), Some("Hello"));
+        assert_eq!(digest.chars, 5);
+    }
+
+    #[test]
+    fn strips_only_the_usage_chunk_it_asked_for() {
+        let usage =
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2}}\n\n";
+        let stream = format!("{}{usage}data: [DONE]\n\n", chunk("x"));
+        let mut relay = SseRelay::new(Endpoint::ChatCompletions, true, false);
+        let out = relay.push(stream.as_bytes());
+        let out = String::from_utf8(out.to_vec()).unwrap();
+        assert!(!out.contains("usage"), "{out}");
+        assert!(out.ends_with("data: [DONE]\n\n"));
+        assert_eq!(
+            relay.usage,
+            Some(Usage {
+                prompt_tokens: 3,
+                completion_tokens: 2,
+                estimated: false
+            })
+        );
+
+        let mut keep = SseRelay::new(Endpoint::ChatCompletions, false, false);
+        assert!(
+            String::from_utf8(keep.push(stream.as_bytes()).to_vec())
+                .unwrap()
+                .contains("usage")
+        );
+    }
+
+    #[test]
+    fn crlf_boundaries_and_responses_api() {
+        let mut relay = SseRelay::new(Endpoint::Responses, false, true);
+        let s = "event: response.output_text.delta\r\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"Hi\"}\r\n\r\n\
+                 event: response.completed\r\ndata: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":4,\"output_tokens\":1}}}\r\n\r\n";
+        assert_eq!(relay.push(s.as_bytes()).len(), s.len());
+        assert_eq!(relay.usage.unwrap().prompt_tokens, 4);
+    }
+
+    #[test]
+    fn oversized_event_is_passed_through_not_buffered() {
+        let mut relay = SseRelay::new(Endpoint::ChatCompletions, false, false);
+        let big = vec![b'a'; MAX_EVENT + 10];
+        assert_eq!(relay.push(&big).len(), big.len());
+    }
+
+    #[test]
+    fn json_responses() {
+        let mut acc = TextAccumulator::new(true);
+        let usage = observe_json(
+            Endpoint::ChatCompletions,
+            br#"{"choices":[{"message":{"content":"Hi there"}}],"usage":{"prompt_tokens":5,"completion_tokens":2}}"#,
+            &mut acc,
+        );
+        assert_eq!(usage.unwrap().completion_tokens, 2);
+        assert_eq!(acc.finish().unwrap().text.as_deref(), Some("Hi there"));
+    }
+}

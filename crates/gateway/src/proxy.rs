@@ -1,0 +1,587 @@
+//! The life of an API request, as explicit phases:
+//! classify → authenticate → limit requests → read and parse → authorize the model →
+//! route → reserve tokens → forward → relay and observe the answer → record.
+//!
+//! Moderation of the input (before forwarding) and of the output (while relaying) slots
+//! in between these phases. Each phase either adds facts to the [`RequestRecord`] or
+//! returns a [`Rejection`]; [`respond`] turns either outcome into a response whose body
+//! publishes the usage event when it ends.
+
+use std::sync::Arc;
+
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    response::Response,
+};
+use bulwark_core::{KeyStatus, TextDigest, Usage};
+use bulwark_store::StoredKey;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde_json::Value;
+
+use crate::{
+    client::{PeerAddr, client_of},
+    endpoint::Endpoint,
+    error::Rejection,
+    observe::{SseRelay, TextAccumulator, observe_json},
+    ratelimit::estimate_tokens,
+    record::{Finisher, RequestRecord, ResponseBody},
+    request::{GuardedBody, parse_json_request, presented_key, read_body, with_stream_usage},
+    state::AppState,
+    upstream::{Target, copy_response_headers},
+};
+
+/// Largest upstream JSON answer the gateway buffers to inspect (embeddings of a large
+/// batch are the biggest legitimate ones).
+const MAX_BUFFERED_RESPONSE: u64 = 256 * 1024 * 1024;
+
+/// Largest upstream error body read to explain a 5xx.
+const MAX_ERROR_BODY: u64 = 64 * 1024;
+
+/// What the upstream's answer becomes.
+enum Reply {
+    /// Fully read and inspected.
+    Buffered {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+        output: Option<TextDigest>,
+        usage: Option<Usage>,
+    },
+    /// Relayed as it arrives.
+    Streamed {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Incoming,
+        relay: Option<SseRelay>,
+        idle: std::time::Duration,
+    },
+}
+
+/// The handler for every `/v1/*` request.
+pub(crate) async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    let endpoint = Endpoint::from_path(&path).unwrap_or(Endpoint::Other);
+    let peer = request.extensions().get::<PeerAddr>().copied();
+    let client = client_of(peer, request.headers(), &state.settings.trusted_proxies);
+    let mut record = RequestRecord::start(endpoint, request.method(), &path, client);
+    let result = pipeline(&state, request, &mut record).await;
+    respond(state, record, result)
+}
+
+async fn pipeline(
+    state: &AppState,
+    request: Request,
+    record: &mut RequestRecord,
+) -> Result<Reply, Rejection> {
+    let (parts, body) = request.into_parts();
+    let endpoint = record.endpoint;
+    if endpoint == Endpoint::Other && !state.settings.allow_other_paths {
+        return Err(Rejection::UnknownUrl {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+        });
+    }
+
+    // Authenticate. A suspended or revoked key is still attributed in the event: attempts
+    // with a dead key are exactly what abuse detection wants to see.
+    let presented = presented_key(&parts.headers).ok_or(Rejection::MissingKey)?;
+    let key = state
+        .keys
+        .lookup(presented)
+        .await
+        .map_err(|e| Rejection::Internal(format!("key lookup failed: {e}")))?
+        .ok_or(Rejection::UnknownKey)?;
+    record.key = Some(Arc::clone(&key));
+    match key.record.status {
+        KeyStatus::Active => {}
+        KeyStatus::Suspended => return Err(Rejection::SuspendedKey),
+        KeyStatus::Revoked => return Err(Rejection::RevokedKey),
+    }
+    record.limits = state.limiter.check_request(&key.record).inspect_err(|_| {
+        record.limits = state.limiter.state(&key.record);
+    })?;
+
+    // Read and parse what the gateway must understand; stream the rest.
+    let rest = parts
+        .uri
+        .path_and_query()
+        .map_or("", |pq| pq.as_str())
+        .strip_prefix("/v1")
+        .unwrap_or("");
+    let rest = rest.to_owned();
+    let has_body = !matches!(
+        parts.method,
+        Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS
+    );
+    let mut forward_body = Body::empty();
+    let mut content_length = None;
+    let mut inject_usage = false;
+    let mut guard = None;
+    if has_body && (endpoint.is_generation() || is_json(&parts.headers)) {
+        let bytes = read_body(
+            &parts.headers,
+            body,
+            state.settings.max_body_bytes,
+            state.settings.client_timeout,
+        )
+        .await?;
+        let facts = parse_json_request(endpoint, &bytes)?;
+        record.model = facts.model.clone();
+        record.stream = facts.stream;
+        if endpoint.is_generation() {
+            record.input = Some(TextDigest::of(
+                &facts.input_text,
+                state.settings.capture_text,
+            ));
+        }
+        let target = route(state, &key, record.model.as_deref())?;
+        if endpoint.is_generation() {
+            let estimate = estimate_tokens(facts.input_text.len(), facts.max_output_tokens);
+            record.limits = state
+                .limiter
+                .reserve_tokens(&key.record, estimate)
+                .inspect_err(|_| {
+                    record.limits = state.limiter.state(&key.record);
+                })?;
+            record.reserved_tokens = if key.record.tpm.is_some() {
+                estimate
+            } else {
+                0
+            };
+        }
+        let bytes = if endpoint == Endpoint::ChatCompletions
+            && facts.stream
+            && !facts.client_wants_usage
+            && !facts.has_stream_options
+            && target.stream_usage
+        {
+            inject_usage = true;
+            with_stream_usage(&bytes).unwrap_or(bytes)
+        } else {
+            bytes
+        };
+        content_length = Some(bytes.len() as u64);
+        forward_body = Body::from(bytes);
+        return forward(
+            state,
+            target,
+            parts.method,
+            &rest,
+            &parts.headers,
+            forward_body,
+            content_length,
+            record,
+            inject_usage,
+        )
+        .await;
+    }
+    if has_body {
+        let limit = if endpoint == Endpoint::Files {
+            state.settings.max_upload_bytes
+        } else {
+            state.settings.max_body_bytes
+        };
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > limit) {
+            return Err(Rejection::BodyTooLarge(limit));
+        }
+        content_length = declared;
+        let (guarded, guard_state) = GuardedBody::new(body, limit, state.settings.client_timeout);
+        forward_body = Body::new(guarded);
+        guard = Some((guard_state, limit));
+    }
+
+    // Models: the list is the union of what the upstreams serve, narrowed to what this
+    // key may use; a model the key may not use does not exist for it.
+    if endpoint == Endpoint::Models && parts.method == Method::GET {
+        let id = rest
+            .strip_prefix("/models")
+            .unwrap_or("")
+            .trim_start_matches('/');
+        let id = id.split('?').next().unwrap_or("");
+        if id.is_empty() {
+            return list_models(state, &key, &parts.headers).await;
+        }
+        let id = percent_decode(id);
+        record.model = Some(id.clone());
+        if !key.record.allows_model(&id) {
+            return Err(Rejection::ModelNotFound(id));
+        }
+        let target = state
+            .upstreams
+            .route(Some(&id))
+            .ok_or_else(|| Rejection::ModelNotFound(id.clone()))?;
+        return forward(
+            state,
+            target,
+            parts.method,
+            &rest,
+            &parts.headers,
+            forward_body,
+            content_length,
+            record,
+            false,
+        )
+        .await;
+    }
+
+    let target = route(state, &key, None)?;
+    let result = forward(
+        state,
+        target,
+        parts.method,
+        &rest,
+        &parts.headers,
+        forward_body,
+        content_length,
+        record,
+        false,
+    )
+    .await;
+    // A streamed upload that broke the gateway's own limits is the client's fault.
+    match (&result, guard) {
+        (Err(_), Some((guard, limit))) => {
+            match guard.rejection(limit, state.settings.client_timeout) {
+                Some(rejection) => Err(rejection),
+                None => result,
+            }
+        }
+        _ => result,
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim_start().starts_with("application/json"))
+}
+
+/// Authorizes the model for the key and picks the upstream that serves it.
+fn route<'a>(
+    state: &'a AppState,
+    key: &StoredKey,
+    model: Option<&str>,
+) -> Result<&'a Target, Rejection> {
+    if let Some(model) = model
+        && !key.record.allows_model(model)
+    {
+        return Err(Rejection::ModelNotAllowed(model.to_owned()));
+    }
+    state
+        .upstreams
+        .route(model)
+        .ok_or_else(|| Rejection::ModelNotFound(model.unwrap_or_default().to_owned()))
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the phase's inputs, named; a struct would only rename them"
+)]
+async fn forward(
+    state: &AppState,
+    target: &Target,
+    method: Method,
+    rest: &str,
+    headers: &HeaderMap,
+    body: Body,
+    content_length: Option<u64>,
+    record: &mut RequestRecord,
+    strip_usage_chunk: bool,
+) -> Result<Reply, Rejection> {
+    record.upstream = Some(target.name.clone());
+    record.upstream_started = Some(std::time::Instant::now());
+    let response = target
+        .send(method, rest, headers, body, content_length)
+        .await?;
+    let (parts, body) = response.into_parts();
+    let status = parts.status;
+
+    if status.is_server_error() {
+        let bytes = read_upstream(body, MAX_ERROR_BODY, target)
+            .await
+            .unwrap_or_default();
+        let message = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| {
+            v.pointer("/error/message")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        return Err(Rejection::UpstreamFailed {
+            upstream: target.name.clone(),
+            status: status.as_u16(),
+            message,
+        });
+    }
+
+    let mut out_headers = HeaderMap::new();
+    copy_response_headers(&parts.headers, &mut out_headers);
+    let is_sse = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    let endpoint = record.endpoint;
+
+    if is_sse {
+        let relay = endpoint
+            .is_generation()
+            .then(|| SseRelay::new(endpoint, strip_usage_chunk, state.settings.capture_text));
+        return Ok(Reply::Streamed {
+            status,
+            headers: out_headers,
+            body,
+            relay,
+            idle: target.idle_timeout,
+        });
+    }
+    if endpoint.is_generation() && status.is_success() {
+        let bytes = read_upstream(body, MAX_BUFFERED_RESPONSE, target).await?;
+        let mut output = TextAccumulator::new(state.settings.capture_text);
+        let usage = observe_json(endpoint, &bytes, &mut output);
+        return Ok(Reply::Buffered {
+            status,
+            headers: out_headers,
+            body: bytes,
+            output: output.finish(),
+            usage,
+        });
+    }
+    Ok(Reply::Streamed {
+        status,
+        headers: out_headers,
+        body,
+        relay: None,
+        idle: target.idle_timeout,
+    })
+}
+
+/// Reads an upstream body whole, within a size limit and the idle timeout between chunks.
+async fn read_upstream(
+    mut body: Incoming,
+    limit: u64,
+    target: &Target,
+) -> Result<Bytes, Rejection> {
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        let frame = match tokio::time::timeout(target.idle_timeout, body.frame()).await {
+            Err(_) => {
+                return Err(Rejection::UpstreamTimeout {
+                    upstream: target.name.clone(),
+                    after: target.idle_timeout,
+                });
+            }
+            Ok(None) => return Ok(buf.freeze()),
+            Ok(Some(Err(e))) => {
+                return Err(Rejection::UpstreamUnavailable {
+                    upstream: target.name.clone(),
+                    detail: e.to_string(),
+                });
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(data) = frame.into_data() {
+            if buf.len() as u64 + data.len() as u64 > limit {
+                return Err(Rejection::UpstreamTooLarge {
+                    upstream: target.name.clone(),
+                    limit,
+                });
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+}
+
+/// `GET /v1/models`: every upstream's list, merged, filtered to what each upstream serves
+/// and what the key may use.
+async fn list_models(
+    state: &AppState,
+    key: &StoredKey,
+    headers: &HeaderMap,
+) -> Result<Reply, Rejection> {
+    let mut data: Vec<Value> = Vec::new();
+    let mut last_error = None;
+    let mut answered = 0;
+    for target in state.upstreams.all() {
+        let result = async {
+            let response = target
+                .send(Method::GET, "/models", headers, Body::empty(), None)
+                .await?;
+            let status = response.status();
+            let bytes = read_upstream(response.into_body(), MAX_ERROR_BODY * 64, target).await?;
+            if !status.is_success() {
+                return Err(Rejection::UpstreamFailed {
+                    upstream: target.name.clone(),
+                    status: status.as_u16(),
+                    message: None,
+                });
+            }
+            Ok(serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null))
+        }
+        .await;
+        match result {
+            Ok(list) => {
+                answered += 1;
+                for model in list
+                    .get("data")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let Some(id) = model.get("id").and_then(Value::as_str) else {
+                        continue;
+                    };
+                    let first_server = state
+                        .upstreams
+                        .route(Some(id))
+                        .is_some_and(|t| std::ptr::eq(t, target));
+                    if first_server
+                        && key.record.allows_model(id)
+                        && !data.iter().any(|m| m.get("id") == model.get("id"))
+                    {
+                        data.push(model.clone());
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(upstream = %target.name, error = %e, "model list failed");
+                last_error = Some(e);
+            }
+        }
+    }
+    if answered == 0 {
+        return Err(
+            last_error.unwrap_or_else(|| Rejection::Internal("no upstream configured".into()))
+        );
+    }
+    let body = serde_json::to_vec(&serde_json::json!({"object": "list", "data": data}))
+        .map_err(|e| Rejection::Internal(e.to_string()))?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(Reply::Buffered {
+        status: StatusCode::OK,
+        headers,
+        body: Bytes::from(body),
+        output: None,
+        usage: None,
+    })
+}
+
+/// Decodes `%XX` escapes in a path segment (model ids such as `ft:gpt-4o:org:x`).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%'
+            && let Some(hex) = bytes.get(i + 1..i + 3)
+            && let Ok(v) = u8::from_str_radix(std::str::from_utf8(hex).unwrap_or("zz"), 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Builds the response, success or rejection, around a body that records the event.
+fn respond(
+    state: Arc<AppState>,
+    mut record: RequestRecord,
+    result: Result<Reply, Rejection>,
+) -> Response {
+    let limits = record.limits;
+    let id = HeaderValue::try_from(record.id.as_str()).ok();
+    let (status, mut headers, body) = match result {
+        Ok(Reply::Buffered {
+            status,
+            headers,
+            body,
+            output,
+            usage,
+        }) => {
+            record.status = status.as_u16();
+            if !status.is_success() {
+                record.error = Some("upstream_client_error");
+            }
+            let len = body.len();
+            let mut headers = headers;
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            (
+                status,
+                headers,
+                ResponseBody::ready(
+                    body,
+                    Finisher::new(Arc::clone(&state), record),
+                    output,
+                    usage,
+                ),
+            )
+        }
+        Ok(Reply::Streamed {
+            status,
+            headers,
+            body,
+            relay,
+            idle,
+        }) => {
+            record.status = status.as_u16();
+            if !status.is_success() {
+                record.error = Some("upstream_client_error");
+            }
+            (
+                status,
+                headers,
+                ResponseBody::relay(body, relay, idle, Finisher::new(Arc::clone(&state), record)),
+            )
+        }
+        Err(rejection) => {
+            let status = rejection.status();
+            record.status = status.as_u16();
+            record.decision = rejection.decision();
+            record.error = Some(rejection.code());
+            if rejection.status().is_server_error() {
+                tracing::warn!(event = %record.id, error = %rejection, "request failed");
+            }
+            let headers = rejection.headers();
+            let body = Bytes::from(rejection.body().to_json());
+            (
+                status,
+                headers,
+                ResponseBody::ready(body, Finisher::new(Arc::clone(&state), record), None, None),
+            )
+        }
+    };
+    limits.write_headers(&mut headers);
+    if let Some(id) = id {
+        headers.insert("x-bulwark-request-id", id);
+    }
+    let mut response = Response::new(Body::new(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_model_ids() {
+        assert_eq!(percent_decode("ft%3Agpt-4o%3Aorg"), "ft:gpt-4o:org");
+        assert_eq!(percent_decode("bad%zz%"), "bad%zz%");
+    }
+}

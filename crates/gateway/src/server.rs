@@ -1,0 +1,398 @@
+//! Starting and stopping the gateway: build runtime objects from a validated
+//! configuration, bind, accept connections, drain on shutdown, flush events.
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    extract::{Request, State},
+    response::{IntoResponse, Response},
+    routing::{any, get},
+};
+use bulwark_bus::{EventBus, StoreWriter};
+use bulwark_config::{AuthStyle, Config, Upstream};
+use bulwark_identity::{Directory, KeyCache, KeyHasher, Pepper, PepperError};
+use bulwark_sim::{SimConfig, Simulator};
+use bulwark_store::{SqliteStore, Store, StoreError};
+use http::{HeaderValue, StatusCode, header};
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::conn::auto,
+    service::TowerToHyperService,
+};
+use tokio::{net::TcpListener, sync::watch, task::JoinSet};
+use tower::ServiceExt;
+
+use crate::{
+    admin,
+    client::PeerAddr,
+    error::Rejection,
+    metrics::Metrics,
+    proxy,
+    ratelimit::RateLimiter,
+    state::{AppState, Settings},
+    upstream::{UpstreamSetupError, Upstreams},
+};
+
+/// How often the key cache reads the store's change feed. Key status changes made by any
+/// process reach every request path within this interval.
+const KEY_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Pepper(#[from] PepperError),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamSetupError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start the built-in simulator: {0}")]
+    Simulator(std::io::Error),
+}
+
+/// What shutdown did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Connections still open when the grace period ran out, closed by force.
+    pub aborted_connections: usize,
+    /// Events written to the store over the gateway's life.
+    pub events_written: u64,
+    /// Events shed because the bus was full.
+    pub events_dropped: u64,
+    /// Events lost because the store kept failing.
+    pub events_failed: u64,
+}
+
+/// A running gateway. Dropping it does not stop it: call [`RunningGateway::shutdown`]
+/// then [`RunningGateway::wait`].
+#[derive(Debug)]
+pub struct RunningGateway {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    simulator: Option<(Simulator, SocketAddr)>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<ShutdownReport>,
+}
+
+impl RunningGateway {
+    /// The address the gateway listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Tenant, account and key operations on the gateway's store.
+    pub fn directory(&self) -> &Directory {
+        &self.state.directory
+    }
+
+    /// The built-in simulator and its address, when no upstream is configured.
+    pub fn simulator(&self) -> Option<(&Simulator, SocketAddr)> {
+        self.simulator.as_ref().map(|(s, a)| (s, *a))
+    }
+
+    /// Begins a graceful shutdown: stop accepting, let in-flight requests finish within
+    /// `server.shutdown_timeout`, then flush every pending event.
+    pub fn shutdown(&self) {
+        self.state.draining.store(true, Ordering::Relaxed);
+        self.shutdown.send_replace(true);
+    }
+
+    /// Waits until the gateway has stopped and its events are written.
+    pub async fn wait(self) -> ShutdownReport {
+        match self.task.await {
+            Ok(report) => report,
+            Err(error) => {
+                tracing::error!(%error, "gateway task failed");
+                ShutdownReport {
+                    aborted_connections: 0,
+                    events_written: 0,
+                    events_dropped: 0,
+                    events_failed: 0,
+                }
+            }
+        }
+    }
+}
+
+/// Starts the gateway on the SQLite store in `config.server.data_dir`.
+pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
+    let dir = config.server.data_dir.clone();
+    let store = tokio::task::spawn_blocking(move || SqliteStore::open(&dir))
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))??;
+    start_with_store(config, Arc::new(store)).await
+}
+
+/// Starts the gateway on the given store.
+pub async fn start_with_store(
+    config: &Config,
+    store: Arc<dyn Store>,
+) -> Result<RunningGateway, StartError> {
+    let pepper = Pepper::load_or_create(&config.server.data_dir)?;
+    let hasher = KeyHasher::new(&pepper);
+    let keys = Arc::new(KeyCache::new(Arc::clone(&store), hasher.clone()).await?);
+    let directory = Directory::new(Arc::clone(&store), hasher);
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+    let mut simulator = None;
+    let upstream_configs = if config.upstreams.is_empty() {
+        let sim = Simulator::new(SimConfig {
+            latency: config.simulator.latency,
+            chunk_delay: config.simulator.chunk_delay,
+            echo: config.simulator.echo,
+            ..SimConfig::default()
+        });
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(StartError::Simulator)?;
+        let addr = listener.local_addr().map_err(StartError::Simulator)?;
+        let mut rx = shutdown_rx.clone();
+        let serving = sim.clone();
+        tokio::spawn(async move {
+            let stop = async move { stopped(&mut rx).await };
+            if let Err(error) = serving.serve(listener, stop).await {
+                tracing::error!(%error, "built-in simulator stopped");
+            }
+        });
+        tracing::warn!(
+            simulator = %format!("http://{addr}/v1"),
+            "no upstream configured: serving the built-in SIMULATED model; answers are canned, not from a real model"
+        );
+        simulator = Some((sim, addr));
+        vec![simulated_upstream(addr)]
+    } else {
+        config.upstreams.clone()
+    };
+    let upstreams = Upstreams::new(&upstream_configs)?;
+
+    let bus = Arc::new(EventBus::new(config.events.bus_capacity));
+    let writer = StoreWriter::new(
+        Arc::clone(&store),
+        config.events.batch_size,
+        config.events.flush_interval,
+    );
+    let writer_stats = writer.stats();
+    let writer_task = tokio::spawn(writer.run(bus.subscribe("store")));
+
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.server.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.server.listen,
+        source,
+    })?;
+
+    if config.admin.token.is_none() {
+        tracing::warn!(
+            "no admin token set: the admin API is open to anyone who can reach {addr} (loopback only)"
+        );
+    }
+
+    let state = Arc::new(AppState {
+        settings: Settings {
+            capture_text: config.events.capture_text,
+            max_body_bytes: config.server.max_body_bytes,
+            max_upload_bytes: config.server.max_upload_bytes,
+            client_timeout: config.server.client_timeout,
+            trusted_proxies: config.server.trusted_proxies.clone(),
+            allow_other_paths: config.server.allow_other_paths,
+        },
+        keys: Arc::clone(&keys),
+        directory,
+        limiter: RateLimiter::new(),
+        upstreams,
+        bus: Arc::clone(&bus),
+        writer_stats: Arc::clone(&writer_stats),
+        metrics: Metrics::new(),
+        admin_token: config.admin.token.clone(),
+        store,
+        draining: Default::default(),
+    });
+
+    let mut rx = shutdown_rx.clone();
+    tokio::spawn(keys.follow(KEY_POLL_INTERVAL, async move { stopped(&mut rx).await }));
+
+    let app = router(Arc::clone(&state));
+    let client_timeout = config.server.client_timeout;
+    let grace = config.server.shutdown_timeout;
+    let task = tokio::spawn(async move {
+        let aborted = serve(listener, app, shutdown_rx, client_timeout, grace).await;
+        // Every connection is closed, so every response body has published its event.
+        bus.close();
+        if let Err(error) = writer_task.await {
+            tracing::error!(%error, "event writer task failed");
+        }
+        let stats = bus.stats();
+        let report = ShutdownReport {
+            aborted_connections: aborted,
+            events_written: writer_stats.written.load(Ordering::Relaxed),
+            events_dropped: stats.dropped(),
+            events_failed: writer_stats.failed.load(Ordering::Relaxed),
+        };
+        tracing::info!(?report, "gateway stopped");
+        report
+    });
+
+    tracing::info!(%addr, upstreams = upstream_configs.len(), "gateway listening");
+    Ok(RunningGateway {
+        addr,
+        state,
+        simulator,
+        shutdown: shutdown_tx,
+        task,
+    })
+}
+
+fn simulated_upstream(addr: SocketAddr) -> Upstream {
+    Upstream {
+        name: "simulator".into(),
+        base_url: format!("http://{addr}/v1"),
+        api_key_env: None,
+        api_key: None,
+        auth: AuthStyle::Bearer,
+        models: vec!["*".into()],
+        connect_timeout: Duration::from_secs(5),
+        response_timeout: Duration::from_secs(300),
+        idle_timeout: Duration::from_secs(120),
+        stream_usage: true,
+    }
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/v1/{*rest}", any(proxy::handle))
+        .nest("/admin/v1", admin::router(Arc::clone(&state)))
+        .fallback(|request: Request| async move {
+            Rejection::UnknownUrl {
+                method: request.method().to_string(),
+                path: request.uri().path().to_owned(),
+            }
+        })
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.draining.load(Ordering::Relaxed) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "draining"})),
+        )
+            .into_response();
+    }
+    match state.store.ping().await {
+        Ok(()) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
+        Err(error) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(
+                serde_json::json!({"status": "store_unavailable", "error": error.to_string()}),
+            ),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let body = state.metrics.render(&state);
+    let mut response = body.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+/// Resolves once shutdown has been requested.
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not `Send`; drop it before anything else happens.
+    let _ = rx.wait_for(|stop| *stop).await.map(|_| ());
+}
+
+/// Accepts connections until shutdown, then drains; returns how many connections had to
+/// be closed by force when `grace` ran out.
+async fn serve(
+    listener: TcpListener,
+    app: Router,
+    mut shutdown: watch::Receiver<bool>,
+    client_timeout: Duration,
+    grace: Duration,
+) -> usize {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(client_timeout)
+        .keep_alive(true);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        // Usually out of file descriptors: back off instead of spinning.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let app = app.clone().map_request(move |mut request: Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(PeerAddr(peer));
+                    request
+                });
+                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(app));
+                let connection = graceful.watch(connection.into_owned());
+                connections.spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%peer, error = %error, "connection ended with an error");
+                    }
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            () = stopped(&mut shutdown) => break,
+        }
+    }
+    drop(listener);
+    tracing::info!(
+        open = connections.len(),
+        "shutting down: draining in-flight requests"
+    );
+    let drained = tokio::time::timeout(grace, async {
+        graceful.shutdown().await;
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_ok() {
+        return 0;
+    }
+    let aborted = connections.len();
+    tracing::warn!(
+        aborted,
+        "grace period over: closing the remaining connections"
+    );
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
+    aborted
+}

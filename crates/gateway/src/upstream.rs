@@ -1,0 +1,280 @@
+//! The model servers behind the gateway: routing by model, one pooled HTTP client each,
+//! header hygiene in both directions, and timeouts.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use bulwark_config::{AuthStyle, Upstream};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, Uri, header};
+use hyper::body::Incoming;
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
+
+use crate::error::Rejection;
+
+type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// One configured upstream with its client.
+#[derive(Debug)]
+pub(crate) struct Target {
+    pub(crate) name: String,
+    base_url: String,
+    auth: Option<(HeaderName, HeaderValue)>,
+    models: Vec<String>,
+    pub(crate) response_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) stream_usage: bool,
+    client: Client<HttpsConnector, Body>,
+}
+
+/// Every upstream, in configuration order (the first match serves a model).
+#[derive(Debug)]
+pub(crate) struct Upstreams {
+    targets: Vec<Target>,
+}
+
+/// Why the upstream clients could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamSetupError {
+    #[error("upstream `{0}`: the API key is not a valid header value")]
+    BadKey(String),
+    #[error("cannot load TLS roots: {0}")]
+    Tls(String),
+}
+
+impl Upstreams {
+    pub(crate) fn new(configs: &[Upstream]) -> Result<Self, UpstreamSetupError> {
+        let targets = configs
+            .iter()
+            .map(Target::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { targets })
+    }
+
+    /// The upstream serving `model`, or the first one for requests without a model.
+    pub(crate) fn route(&self, model: Option<&str>) -> Option<&Target> {
+        match model {
+            Some(model) => self.targets.iter().find(|t| t.serves(model)),
+            None => self.targets.first(),
+        }
+    }
+
+    pub(crate) fn all(&self) -> &[Target] {
+        &self.targets
+    }
+}
+
+impl Target {
+    fn new(config: &Upstream) -> Result<Self, UpstreamSetupError> {
+        let auth = match &config.api_key {
+            None => None,
+            Some(key) => {
+                let (name, text) = match config.auth {
+                    AuthStyle::Bearer => {
+                        (header::AUTHORIZATION, format!("Bearer {}", key.expose()))
+                    }
+                    AuthStyle::ApiKey => {
+                        (HeaderName::from_static("api-key"), key.expose().to_owned())
+                    }
+                };
+                let mut value = HeaderValue::try_from(text)
+                    .map_err(|_| UpstreamSetupError::BadKey(config.name.clone()))?;
+                value.set_sensitive(true);
+                Some((name, value))
+            }
+        };
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(config.connect_timeout));
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(512)
+            .build(https);
+        Ok(Self {
+            name: config.name.clone(),
+            base_url: config.base_url.clone(),
+            auth,
+            models: config.models.clone(),
+            response_timeout: config.response_timeout,
+            idle_timeout: config.idle_timeout,
+            stream_usage: config.stream_usage,
+            client,
+        })
+    }
+
+    pub(crate) fn serves(&self, model: &str) -> bool {
+        self.models
+            .iter()
+            .any(|p| bulwark_core::model_matches(p, model))
+    }
+
+    /// Sends a request for `/v1{rest}` (`rest` includes the query) with the client's
+    /// headers cleaned and the upstream's own credentials, waiting at most
+    /// `response_timeout` for the response headers.
+    pub(crate) async fn send(
+        &self,
+        method: http::Method,
+        rest: &str,
+        client_headers: &HeaderMap,
+        body: Body,
+        content_length: Option<u64>,
+    ) -> Result<Response<Incoming>, Rejection> {
+        let uri: Uri =
+            format!("{}{}", self.base_url, rest)
+                .parse()
+                .map_err(|_| Rejection::InvalidParam {
+                    param: "path",
+                    message: "the request path is not valid".into(),
+                })?;
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(headers) = request.headers_mut() {
+            copy_request_headers(client_headers, headers);
+            if let Some((name, value)) = &self.auth {
+                headers.insert(name.clone(), value.clone());
+            }
+            if let Some(len) = content_length {
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            }
+        }
+        let request = request
+            .body(body)
+            .map_err(|e| Rejection::Internal(format!("building the upstream request: {e}")))?;
+        match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {
+            Err(_) => Err(Rejection::UpstreamTimeout {
+                upstream: self.name.clone(),
+                after: self.response_timeout,
+            }),
+            Ok(Err(e)) => Err(Rejection::UpstreamUnavailable {
+                upstream: self.name.clone(),
+                detail: describe(&e),
+            }),
+            Ok(Ok(response)) => Ok(response),
+        }
+    }
+}
+
+/// The innermost cause, which says what actually went wrong ("connection refused").
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = cause.to_string();
+        source = cause.source();
+    }
+    text
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) never cross a proxy.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Client headers that must not reach the upstream: its credentials are replaced, the
+/// body may be re-framed, and responses must stay uncompressed so they can be inspected.
+/// OpenAI organisation and project headers name the client's account at the provider,
+/// which is not the account the upstream key belongs to.
+const DROP_TO_UPSTREAM: &[&str] = &[
+    "host",
+    "authorization",
+    "api-key",
+    "content-length",
+    "accept-encoding",
+    "openai-organization",
+    "openai-project",
+    "x-forwarded-for",
+    "forwarded",
+];
+
+/// Upstream headers the client must not see: the provider's organisation and the limits
+/// of the operator's shared upstream key (the client gets its own key's limits instead).
+const DROP_TO_CLIENT: &[&str] = &[
+    "content-length",
+    "openai-organization",
+    "openai-project",
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-requests",
+    "x-ratelimit-reset-tokens",
+    "set-cookie",
+];
+
+fn connection_listed(headers: &HeaderMap, name: &str) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case(name))
+}
+
+fn copy_request_headers(from: &HeaderMap, to: &mut HeaderMap) {
+    for (name, value) in from {
+        let n = name.as_str();
+        if HOP_BY_HOP.contains(&n) || DROP_TO_UPSTREAM.contains(&n) || connection_listed(from, n) {
+            continue;
+        }
+        to.append(name.clone(), value.clone());
+    }
+}
+
+/// Copies upstream response headers that may reach the client.
+pub(crate) fn copy_response_headers(from: &HeaderMap, to: &mut HeaderMap) {
+    for (name, value) in from {
+        let n = name.as_str();
+        if HOP_BY_HOP.contains(&n) || DROP_TO_CLIENT.contains(&n) || connection_listed(from, n) {
+            continue;
+        }
+        to.append(name.clone(), value.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_credentials_and_hop_headers_never_reach_upstream() {
+        let mut from = HeaderMap::new();
+        from.insert("authorization", "Bearer bw-live-secret".parse().unwrap());
+        from.insert("api-key", "bw-live-secret".parse().unwrap());
+        from.insert("connection", "keep-alive, x-custom-hop".parse().unwrap());
+        from.insert("x-custom-hop", "1".parse().unwrap());
+        from.insert("user-agent", "openai-python/1.51.0".parse().unwrap());
+        from.insert("accept-encoding", "gzip".parse().unwrap());
+        let mut to = HeaderMap::new();
+        copy_request_headers(&from, &mut to);
+        assert_eq!(to.len(), 1, "{to:?}");
+        assert_eq!(to["user-agent"], "openai-python/1.51.0");
+    }
+
+    #[test]
+    fn provider_org_and_limits_never_reach_client() {
+        let mut from = HeaderMap::new();
+        from.insert("openai-organization", "org-operator".parse().unwrap());
+        from.insert("x-ratelimit-limit-requests", "10000".parse().unwrap());
+        from.insert("x-request-id", "req_1".parse().unwrap());
+        let mut to = HeaderMap::new();
+        copy_response_headers(&from, &mut to);
+        assert_eq!(to.len(), 1);
+        assert_eq!(to["x-request-id"], "req_1");
+    }
+}
