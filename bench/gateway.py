@@ -906,7 +906,8 @@ def main(argv: list[str]) -> int:
            f"built {meta['bulwark_binary']['modified']}, sha256 {meta['bulwark_binary']['sha256']}…)"]
           if meta["bulwark_binary"] else []),
         f"- nginx: {meta['nginx']}; wrk: {meta['wrk']}",
-        f"- load: {meta['warmup_s']} s warm-up + {meta['duration_s']} s measured per cell; "
+        f"- load: {meta['warmup_s']} s warm-up + {meta['duration_s']} s measured per run, "
+        f"{meta['rounds']} run(s) per cell (median); "
         f"non-streamed `POST {CHAT_PATH}`, {meta['request']['body_bytes']}-byte body; "
         "1 wrk thread at 1 connection, 2 otherwise",
         "",

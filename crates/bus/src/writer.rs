@@ -48,33 +48,24 @@ impl StoreWriter {
         Arc::clone(&self.stats)
     }
 
-    /// Runs until the subscription ends (the bus was closed), writing a batch whenever
-    /// `batch_size` events are waiting or the oldest has waited `flush_interval`. Writes
-    /// everything still queued before returning, so awaiting this on shutdown flushes.
+    /// Runs until the subscription ends (the bus was closed). The first event of a batch
+    /// starts the clock; the writer then sleeps for `flush_interval` rather than waking
+    /// for every event (a wake-up per event costs more than the write), and writes what
+    /// has queued in chunks of `batch_size`. Everything still queued when the bus closes
+    /// is written before returning, so awaiting this on shutdown flushes.
     pub async fn run(self, mut sub: Subscription) {
         let mut batch: Vec<Arc<Event>> = Vec::with_capacity(self.batch_size);
-        loop {
-            let Some(first) = sub.recv().await else { break };
+        while let Some(first) = sub.recv().await {
             batch.push(first);
-            let deadline = tokio::time::Instant::now() + self.flush_interval;
-            let mut closed = false;
-            while batch.len() < self.batch_size {
-                let room = self.batch_size - batch.len();
-                if sub.drain_into(&mut batch, room) > 0 {
-                    continue;
+            tokio::time::sleep(self.flush_interval).await;
+            loop {
+                let room = self.batch_size.saturating_sub(batch.len());
+                sub.drain_into(&mut batch, room);
+                let full = batch.len() >= self.batch_size;
+                self.write(&mut batch).await;
+                if !full {
+                    break;
                 }
-                match tokio::time::timeout_at(deadline, sub.recv()).await {
-                    Ok(Some(event)) => batch.push(event),
-                    Ok(None) => {
-                        closed = true;
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
-            self.write(&mut batch).await;
-            if closed {
-                break;
             }
         }
         self.write(&mut batch).await;

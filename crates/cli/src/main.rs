@@ -34,6 +34,11 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command, ConfigAction, EventsAction};
 
+/// mimalloc: the gateway allocates small, short-lived buffers per request from several
+/// threads; glibc's allocator spent a sixth of the gateway's CPU under load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Bad usage or an invalid configuration, as clap itself reports usage errors.
 const EXIT_USAGE: u8 = 2;
 

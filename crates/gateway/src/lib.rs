@@ -21,6 +21,7 @@ mod request;
 mod server;
 mod state;
 mod upstream;
+mod wire;
 
 pub use crate::{
     server::{RunningGateway, ShutdownReport, StartError, start, start_with_store},

@@ -3,10 +3,12 @@
 
 use bulwark_core::{TextDigest, Usage};
 use bytes::{Bytes, BytesMut};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::endpoint::Endpoint;
+use crate::{
+    endpoint::Endpoint,
+    wire::{ResponseView, Texts, UsageView},
+};
 
 /// Digests text that arrives in pieces: SHA-256 and character count incrementally, the
 /// text itself only when the operator captures text.
@@ -47,76 +49,68 @@ impl TextAccumulator {
     }
 }
 
-/// Usage from an OpenAI `usage` object (chat/completions/embeddings names, or the
-/// Responses API's `input_tokens` / `output_tokens`).
-pub(crate) fn usage_of(value: &Value) -> Option<Usage> {
-    let obj = value.as_object()?;
-    let get = |a: &str, b: &str| obj.get(a).or_else(|| obj.get(b)).and_then(Value::as_u64);
-    let prompt = get("prompt_tokens", "input_tokens")?;
-    Some(Usage {
-        prompt_tokens: prompt,
-        completion_tokens: get("completion_tokens", "output_tokens").unwrap_or(0),
-        estimated: false,
-    })
-}
-
 /// Output text and usage of a whole (non-streamed) JSON response.
 pub(crate) fn observe_json(
     endpoint: Endpoint,
     body: &[u8],
     out: &mut TextAccumulator,
 ) -> Option<Usage> {
-    let value: Value = serde_json::from_slice(body).ok()?;
-    match endpoint {
-        Endpoint::ChatCompletions => {
-            for choice in value
-                .get("choices")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(Value::String(s)) = choice.get("message").and_then(|m| m.get("content"))
-                {
-                    out.push(s);
-                }
-            }
+    let view: ResponseView<'_> = serde_json::from_slice(body).ok()?;
+    observe_view(endpoint, &view, out)
+}
+
+/// What a response or stream chunk says: its text goes to `out`, its usage is returned.
+fn observe_view(
+    endpoint: Endpoint,
+    view: &ResponseView<'_>,
+    out: &mut TextAccumulator,
+) -> Option<Usage> {
+    let push = |texts: &Texts<'_>, out: &mut TextAccumulator| {
+        for piece in &texts.0 {
+            out.push(piece);
         }
-        Endpoint::Completions => {
-            for choice in value
-                .get("choices")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(Value::String(s)) = choice.get("text") {
-                    out.push(s);
+    };
+    match endpoint {
+        Endpoint::ChatCompletions | Endpoint::Completions => {
+            for choice in view.choices.iter().flatten() {
+                let message = choice.message.as_ref().or(choice.delta.as_ref());
+                if let Some(content) = message.and_then(|m| m.content.as_ref()) {
+                    push(content, out);
+                }
+                if let Some(text) = &choice.text {
+                    push(text, out);
                 }
             }
         }
         Endpoint::Responses => {
-            for item in value
-                .get("output")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                for part in item
-                    .get("content")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    if part.get("type").and_then(Value::as_str) == Some("output_text")
-                        && let Some(Value::String(s)) = part.get("text")
+            for item in view.output.iter().flatten() {
+                for part in item.content.iter().flatten() {
+                    if part.kind.as_deref() == Some("output_text")
+                        && let Some(text) = &part.text
                     {
-                        out.push(s);
+                        out.push(text);
                     }
                 }
+            }
+            match view.kind.as_deref() {
+                Some("response.output_text.delta") => {
+                    if let Some(delta) = &view.delta {
+                        push(delta, out);
+                    }
+                }
+                Some("response.completed" | "response.incomplete" | "response.failed") => {
+                    return view
+                        .response
+                        .as_ref()
+                        .and_then(|r| r.usage.as_ref())
+                        .and_then(UsageView::usage);
+                }
+                _ => {}
             }
         }
         _ => {}
     }
-    value.get("usage").and_then(usage_of)
+    view.usage.as_ref().and_then(UsageView::usage)
 }
 
 /// Longest event the relay holds back while waiting for its end; a longer one is passed
@@ -221,49 +215,15 @@ impl SseRelay {
         if data.is_empty() || data == "[DONE]" {
             return true;
         }
-        let Ok(value) = serde_json::from_str::<Value>(&data) else {
+        let Ok(view) = serde_json::from_str::<ResponseView<'_>>(&data) else {
             return true;
         };
-        match self.endpoint {
-            Endpoint::ChatCompletions | Endpoint::Completions => {
-                let choices = value.get("choices").and_then(Value::as_array);
-                for choice in choices.into_iter().flatten() {
-                    let piece = match self.endpoint {
-                        Endpoint::ChatCompletions => {
-                            choice.get("delta").and_then(|d| d.get("content"))
-                        }
-                        _ => choice.get("text"),
-                    };
-                    if let Some(Value::String(s)) = piece {
-                        self.output.push(s);
-                    }
-                }
-                if let Some(usage) = value.get("usage").and_then(usage_of) {
-                    self.usage = Some(usage);
-                    let usage_only = choices.is_some_and(Vec::is_empty);
-                    if usage_only && self.strip_usage_chunk {
-                        return false;
-                    }
-                }
+        if let Some(usage) = observe_view(self.endpoint, &view, &mut self.output) {
+            self.usage = Some(usage);
+            let usage_only = view.choices.as_ref().is_some_and(Vec::is_empty);
+            if usage_only && self.strip_usage_chunk {
+                return false;
             }
-            Endpoint::Responses => match value.get("type").and_then(Value::as_str) {
-                Some("response.output_text.delta") => {
-                    if let Some(Value::String(s)) = value.get("delta") {
-                        self.output.push(s);
-                    }
-                }
-                Some("response.completed" | "response.incomplete" | "response.failed") => {
-                    if let Some(usage) = value
-                        .get("response")
-                        .and_then(|r| r.get("usage"))
-                        .and_then(usage_of)
-                    {
-                        self.usage = Some(usage);
-                    }
-                }
-                _ => {}
-            },
-            _ => {}
         }
         true
     }

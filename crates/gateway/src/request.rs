@@ -8,7 +8,7 @@ use http::HeaderMap;
 use http_body_util::{BodyExt, Limited};
 use serde_json::Value;
 
-use crate::{endpoint::Endpoint, error::Rejection};
+use crate::{endpoint::Endpoint, error::Rejection, wire::RequestView};
 
 /// Reads a whole body, refusing more than `limit` bytes or taking longer than `timeout`.
 /// A declared `Content-Length` over the limit is refused before reading anything.
@@ -55,12 +55,70 @@ pub(crate) struct RequestFacts {
 }
 
 /// Parses a JSON request body into [`RequestFacts`], validating what the gateway relies
-/// on. The body is forwarded as sent; only the facts are extracted here.
+/// on. The body is forwarded as sent; only the facts are extracted here. The fast path
+/// reads a borrowed view; anything it does not fit goes through the full parse, which
+/// names the exact problem.
 pub(crate) fn parse_json_request(
     endpoint: Endpoint,
     body: &[u8],
 ) -> Result<RequestFacts, Rejection> {
     let text = std::str::from_utf8(body).map_err(|_| Rejection::InvalidUtf8)?;
+    if text.trim_start().starts_with('{')
+        && let Ok(view) = serde_json::from_str::<RequestView<'_>>(text)
+    {
+        return facts_from_view(endpoint, view);
+    }
+    parse_json_request_slow(endpoint, text)
+}
+
+fn facts_from_view(endpoint: Endpoint, view: RequestView<'_>) -> Result<RequestFacts, Rejection> {
+    let model = view.model.filter(|m| !m.is_empty()).map(|m| m.into_owned());
+    if model.is_none() && endpoint.is_generation() {
+        return Err(param("model", "you must provide a model parameter"));
+    }
+    let mut input_text = String::new();
+    if let Some(instructions) = &view.instructions {
+        instructions.join_into(&mut input_text);
+    }
+    match endpoint {
+        Endpoint::ChatCompletions => {
+            for message in view.messages.iter().flatten() {
+                if let Some(content) = &message.content {
+                    content.join_into(&mut input_text);
+                }
+            }
+        }
+        Endpoint::Completions => {
+            if let Some(prompt) = &view.prompt {
+                prompt.join_into(&mut input_text);
+            }
+        }
+        Endpoint::Embeddings | Endpoint::Responses => {
+            if let Some(input) = &view.input {
+                input.join_into(&mut input_text);
+            }
+        }
+        _ => {}
+    }
+    Ok(RequestFacts {
+        model,
+        stream: view.stream.unwrap_or(false),
+        client_wants_usage: view
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false),
+        has_stream_options: view.stream_options.is_some(),
+        max_output_tokens: view
+            .max_tokens
+            .or(view.max_completion_tokens)
+            .or(view.max_output_tokens),
+        input_text,
+    })
+}
+
+/// The full parse: slower, but it says exactly what is wrong with a body.
+fn parse_json_request_slow(endpoint: Endpoint, text: &str) -> Result<RequestFacts, Rejection> {
     let value: Value =
         serde_json::from_str(text).map_err(|e| Rejection::InvalidJson(e.to_string()))?;
     let Value::Object(obj) = value else {
