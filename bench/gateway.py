@@ -489,6 +489,36 @@ def aggregate(target: str, conns: int, runs: list[dict[str, Any]]) -> dict[str, 
 # --------------------------------------------------------------------------- report
 
 
+def measure_ttft(url: str, api_key: str, n: int) -> dict[str, Any]:
+    """Time to first token of a streamed chat completion: from sending the request to
+    reading the first `data:` line, over `n` sequential requests on one keep-alive
+    connection. The simulator paces its chunks 10 ms apart, so the first chunk is the
+    only one that counts."""
+    import http.client
+    import urllib.parse
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    body = json.dumps({"model": "gpt-4o-mini", "stream": True,
+                       "messages": [{"role": "user", "content": "Tell me about lighthouses."}]})
+    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json",
+               "x-sim-chunk-delay-ms": "10"}
+    samples: list[float] = []
+    for i in range(n + 10):
+        t0 = time.perf_counter()
+        conn.request("POST", CHAT_PATH, body, headers)
+        resp = conn.getresponse()
+        first = resp.readline()
+        t1 = time.perf_counter()
+        resp.read()
+        if resp.status != 200 or not first.startswith(b"data:"):
+            raise RuntimeError(f"TTFT probe got status {resp.status}, first line {first[:80]!r}")
+        if i >= 10:  # the first ten warm the connection up
+            samples.append((t1 - t0) * 1e6)
+    conn.close()
+    samples.sort()
+    return {"n": n, "p50_us": samples[len(samples) // 2], "p90_us": samples[int(len(samples) * 0.9)]}
+
+
 def ms(us: float | None) -> str:
     return "-" if us is None else f"{us / 1000:.3f}"
 
@@ -642,8 +672,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "(env BENCH_ROUNDS)")
     p.add_argument("--targets", default=",".join(TARGETS),
                    help="which of direct,nginx,bulwark to run")
-    p.add_argument("--bulwark", type=Path, default=Path(env("BULWARK_BIN", str(DEFAULT_BIN))),
-                   help="bulwark binary (env BULWARK_BIN)")
+    p.add_argument("--bulwark", type=Path, default=Path(env("BENCH_BULWARK_BIN", str(DEFAULT_BIN))),
+                   help="bulwark binary (env BENCH_BULWARK_BIN; not BULWARK_*: the gateway reads those as configuration)")
     p.add_argument("--sim-bin", type=Path, default=None,
                    help="binary whose `upstream-sim` subcommand runs the simulator; None means --bulwark")
     p.add_argument("--build", action="store_true",
@@ -655,6 +685,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="before starting, wait up to this long for the machine to go idle "
                         "(env BENCH_WAIT_IDLE)")
     p.add_argument("--strict", action="store_true", help="exit 2 when a ratio is not PASS")
+    p.add_argument("--ttft", type=int, default=int(env("BENCH_TTFT", "300")),
+                   help="streamed requests per target for the time-to-first-token probe (0: skip)")
     a = p.parse_args(argv)
     try:
         a.conns = sorted({int(x) for x in a.connections.split(",") if x.strip()})
@@ -781,6 +813,7 @@ def main(argv: list[str]) -> int:
         signal.signal(sig, on_signal)
 
     cells: list[dict[str, Any]] = []
+    ttft: dict[str, dict[str, Any]] = {}
     try:
         api_key = "bench-no-key"
         urls: dict[str, str] = {}
@@ -858,6 +891,12 @@ def main(argv: list[str]) -> int:
                         + ("" if run["valid"] else "  ** INVALID **"))
             for target in args.target_list:
                 cells.append(aggregate(target, conns, runs[(target, conns)]))
+
+        # -- time to first token of a stream, one request at a time
+        if args.ttft > 0:
+            for target in args.target_list:
+                log(f"{target}: time to first token over {args.ttft} streamed requests")
+                ttft[target] = measure_ttft(urls[target], api_key, args.ttft)
         failed = False
     except KeyboardInterrupt as e:
         log(f"interrupted ({e}); stopping everything")
@@ -888,6 +927,20 @@ def main(argv: list[str]) -> int:
             f"{c['target']} c={c['connections']} (non-2xx {c['non2xx']}, socket errors {c['socket_errors']}"
             + (", a process died" if any("note" in x for x in c["per_run"]) else "") + ")"
             for c in invalid))
+    ttft_lines = []
+    if ttft:
+        base = ttft.get("direct", {}).get("p50_us")
+        for target, t in ttft.items():
+            extra = "" if target == "direct" or base is None else f"  (+{(t['p50_us'] - base) / 1000:.3f} ms over direct)"
+            ttft_lines.append(f"time to first token, {target}: p50 {t['p50_us'] / 1000:.3f} ms, "
+                              f"p90 {t['p90_us'] / 1000:.3f} ms{extra}")
+        if base is not None and "bulwark" in ttft:
+            added = (ttft["bulwark"]["p50_us"] - base) / 1000
+            ttft_lines.append(f"streaming: bulwark adds {added:.3f} ms to the first token at p50 "
+                              f"(target <= 1 ms) -> {'PASS' if added <= 1.0 else 'MISS'}")
+        print()
+        for line in ttft_lines:
+            print(line)
     notes = footnotes(cells)
     if gateway_report:
         notes.append("gateway on exit: " + ", ".join(f"{k} {v}" for k, v in gateway_report.items()))
@@ -896,7 +949,7 @@ def main(argv: list[str]) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    report = {"meta": meta, "cells": cells, "ratios": ratios}
+    report = {"meta": meta, "cells": cells, "ratios": ratios, "ttft": ttft}
     md = "\n".join([
         "# Bulwark gateway load benchmark",
         "",
@@ -919,6 +972,7 @@ def main(argv: list[str]) -> int:
         f"(\"!\" above {NOISY_CORES}).",
         "",
         *[f"- {line}" for line in ratio_lines(ratios)],
+        *[f"- {line}" for line in ttft_lines],
         *(["", *notes] if notes else []),
         "",
     ])
