@@ -45,6 +45,9 @@ pub struct RawServer {
     pub trusted_proxies: Option<Vec<String>>,
     /// Forward `/v1/*` paths other than the known OpenAI endpoints. Default `false`.
     pub allow_other_paths: Option<bool>,
+    /// Request-handling threads, each with its own event loop and listening socket
+    /// (`SO_REUSEPORT`), like nginx's worker processes. Default `0`: one per CPU.
+    pub workers: Option<usize>,
 }
 
 /// `[admin]`

@@ -49,6 +49,8 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     pub trusted_proxies: Vec<IpNet>,
     pub allow_other_paths: bool,
+    /// Request-handling threads; at least 1 (`0` in the file means one per CPU).
+    pub workers: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -204,6 +206,14 @@ impl Config {
             "30s",
             false,
         );
+        let workers = match s.workers.unwrap_or(0) {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n if n > 256 => {
+                errors.push(err("server.workers", format!("{n} is more than 256")));
+                1
+            }
+            n => n,
+        };
         let mut trusted_proxies = Vec::new();
         for (i, text) in s.trusted_proxies.iter().flatten().enumerate() {
             match text
@@ -328,6 +338,7 @@ impl Config {
                 shutdown_timeout,
                 trusted_proxies,
                 allow_other_paths: s.allow_other_paths.unwrap_or(false),
+                workers,
             },
             admin: AdminConfig { token },
             events: EventsConfig {

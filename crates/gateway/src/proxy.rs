@@ -29,7 +29,10 @@ use crate::{
     observe::{SseRelay, TextAccumulator, observe_json},
     ratelimit::estimate_tokens,
     record::{Finisher, RequestRecord, ResponseBody},
-    request::{GuardedBody, parse_json_request, presented_key, read_body, with_stream_usage},
+    request::{
+        GuardedBody, declared_length, linger, parse_json_request, presented_key, read_body,
+        with_stream_usage,
+    },
     state::AppState,
     upstream::{Target, copy_response_headers},
 };
@@ -185,12 +188,12 @@ async fn pipeline(
         } else {
             state.settings.max_body_bytes
         };
-        let declared = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let declared = declared_length(&parts.headers);
         if declared.is_some_and(|len| len > limit) {
+            // Read a modest excess so the client sees the 413 rather than a reset.
+            if declared.is_some_and(|len| len - limit <= 8 * 1024 * 1024) {
+                linger(body).await;
+            }
             return Err(Rejection::BodyTooLarge(limit));
         }
         content_length = declared;
@@ -250,7 +253,12 @@ async fn pipeline(
     match (&result, guard) {
         (Err(_), Some((guard, limit))) => {
             match guard.rejection(limit, state.settings.client_timeout) {
-                Some(rejection) => Err(rejection),
+                Some(rejection) => {
+                    if let Some(rest) = guard.take_rest() {
+                        linger(rest).await;
+                    }
+                    Err(rejection)
+                }
                 None => result,
             }
         }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use axum::body::Body;
 use bytes::Bytes;
 use http::HeaderMap;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use serde_json::Value;
 
 use crate::{endpoint::Endpoint, error::Rejection, wire::RequestView};
@@ -14,28 +14,72 @@ use crate::{endpoint::Endpoint, error::Rejection, wire::RequestView};
 /// A declared `Content-Length` over the limit is refused before reading anything.
 pub(crate) async fn read_body(
     headers: &HeaderMap,
-    body: Body,
+    mut body: Body,
     limit: u64,
     timeout: Duration,
 ) -> Result<Bytes, Rejection> {
-    let declared = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = declared_length(headers);
     if declared.is_some_and(|len| len > limit) {
+        if declared.is_some_and(|len| len <= limit.saturating_add(LINGER_BYTES)) {
+            linger(body).await;
+        }
         return Err(Rejection::BodyTooLarge(limit));
     }
-    let limited = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
-    #[allow(clippy::disallowed_methods, reason = "bounded by Limited above")]
-    let collect = limited.collect();
-    match tokio::time::timeout(timeout, collect).await {
+    let capacity = declared.unwrap_or(8 * 1024).min(limit);
+    let result = match tokio::time::timeout(timeout, read_limited(&mut body, limit, capacity)).await
+    {
         Err(_) => Err(Rejection::BodyTimeout(timeout)),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(Rejection::BodyTooLarge(limit))
-        }
-        Ok(Err(e)) => Err(Rejection::BodyRead(e.to_string())),
+        Ok(result) => result,
+    };
+    if matches!(result, Err(Rejection::BodyTooLarge(_))) {
+        linger(body).await;
     }
+    result
+}
+
+async fn read_limited(body: &mut Body, limit: u64, capacity: u64) -> Result<Bytes, Rejection> {
+    let mut buf = bytes::BytesMut::with_capacity(usize::try_from(capacity).unwrap_or(8 * 1024));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Rejection::BodyRead(e.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() as u64 + data.len() as u64 > limit {
+                return Err(Rejection::BodyTooLarge(limit));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// The `Content-Length` a client declared, if any.
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// How much of a refused body the gateway still reads (and discards) so the client, still
+/// sending, gets to read the error instead of a reset connection (as nginx's lingering
+/// close does).
+const LINGER_BYTES: u64 = 8 * 1024 * 1024;
+const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// Reads and discards what is left of a refused body, within [`LINGER_BYTES`] and
+/// [`LINGER_TIME`].
+pub(crate) async fn linger(mut body: Body) {
+    let drain = async {
+        let mut seen = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(data) = frame.into_data() {
+                seen += data.len() as u64;
+                if seen > LINGER_BYTES {
+                    break;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
 }
 
 /// What the gateway takes from a generation request (chat, completions, embeddings,
@@ -352,9 +396,16 @@ mod tests {
 pub(crate) struct BodyGuardState {
     too_large: std::sync::atomic::AtomicBool,
     too_slow: std::sync::atomic::AtomicBool,
+    /// The rest of a body refused for its size, for [`linger`].
+    rest: parking_lot::Mutex<Option<Body>>,
 }
 
 impl BodyGuardState {
+    /// What is left of a body refused for its size.
+    pub(crate) fn take_rest(&self) -> Option<Body> {
+        self.rest.lock().take()
+    }
+
     /// The rejection that explains a failed forward, if the client body caused it.
     pub(crate) fn rejection(&self, limit: u64, timeout: Duration) -> Option<Rejection> {
         use std::sync::atomic::Ordering::Relaxed;
@@ -373,7 +424,7 @@ impl BodyGuardState {
 /// state so the failed forward can be reported as the client's fault (413 / 408), not
 /// the upstream's.
 pub(crate) struct GuardedBody {
-    inner: Body,
+    inner: Option<Body>,
     remaining: u64,
     idle: Duration,
     sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
@@ -388,7 +439,7 @@ impl GuardedBody {
     ) -> (Self, std::sync::Arc<BodyGuardState>) {
         let state = std::sync::Arc::new(BodyGuardState::default());
         let body = Self {
-            inner,
+            inner: Some(inner),
             remaining: limit,
             idle,
             sleep: Box::pin(tokio::time::sleep(idle)),
@@ -408,7 +459,10 @@ impl http_body::Body for GuardedBody {
     ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
         use std::{future::Future, sync::atomic::Ordering::Relaxed, task::Poll};
         let this = &mut *self;
-        match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match std::pin::Pin::new(inner).poll_frame(cx) {
             Poll::Pending => {
                 if this.sleep.as_mut().poll(cx).is_ready() {
                     this.state.too_slow.store(true, Relaxed);
@@ -426,6 +480,7 @@ impl http_body::Body for GuardedBody {
                     let len = data.len() as u64;
                     if len > this.remaining {
                         this.state.too_large.store(true, Relaxed);
+                        *this.state.rest.lock() = this.inner.take();
                         return Poll::Ready(Some(Err(axum::Error::new(
                             "the client body is over the limit",
                         ))));
@@ -439,10 +494,15 @@ impl http_body::Body for GuardedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner
+            .as_ref()
+            .is_none_or(http_body::Body::is_end_stream)
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map(http_body::Body::size_hint)
+            .unwrap_or_default()
     }
 }

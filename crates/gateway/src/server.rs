@@ -58,6 +58,8 @@ pub enum StartError {
     },
     #[error("cannot start the built-in simulator: {0}")]
     Simulator(std::io::Error),
+    #[error("cannot start a worker thread: {0}")]
+    Worker(std::io::Error),
 }
 
 /// What shutdown did.
@@ -174,7 +176,7 @@ pub async fn start_with_store(
     } else {
         config.upstreams.clone()
     };
-    let upstreams = Upstreams::new(&upstream_configs)?;
+    let upstreams = Upstreams::new(&upstream_configs, config.server.workers.max(1))?;
 
     let bus = Arc::new(EventBus::new(config.events.bus_capacity));
     let writer = StoreWriter::new(
@@ -185,16 +187,12 @@ pub async fn start_with_store(
     let writer_stats = writer.stats();
     let writer_task = tokio::spawn(writer.run(bus.subscribe("store")));
 
-    let listener = TcpListener::bind(config.server.listen)
-        .await
-        .map_err(|source| StartError::Bind {
+    let workers = config.server.workers.max(1);
+    let (listeners, addr) =
+        bind_listeners(config.server.listen, workers).map_err(|source| StartError::Bind {
             addr: config.server.listen,
             source,
         })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind {
-        addr: config.server.listen,
-        source,
-    })?;
 
     if config.admin.token.is_none() {
         tracing::warn!(
@@ -229,8 +227,25 @@ pub async fn start_with_store(
     let app = router(Arc::clone(&state));
     let client_timeout = config.server.client_timeout;
     let grace = config.server.shutdown_timeout;
+    let mut finished = Vec::with_capacity(workers);
+    for (index, listener) in listeners.into_iter().enumerate() {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let app = app.clone();
+        let rx = shutdown_rx.clone();
+        std::thread::Builder::new()
+            .name(format!("bulwark-worker-{index}"))
+            .spawn(move || {
+                let aborted = run_worker(index, listener, app, rx, client_timeout, grace);
+                let _ = done_tx.send(aborted);
+            })
+            .map_err(StartError::Worker)?;
+        finished.push(done_rx);
+    }
     let task = tokio::spawn(async move {
-        let aborted = serve(listener, app, shutdown_rx, client_timeout, grace).await;
+        let mut aborted = 0;
+        for done in finished {
+            aborted += done.await.unwrap_or(0);
+        }
         // Every connection is closed, so every response body has published its event.
         bus.close();
         if let Err(error) = writer_task.await {
@@ -247,7 +262,7 @@ pub async fn start_with_store(
         report
     });
 
-    tracing::info!(%addr, upstreams = upstream_configs.len(), "gateway listening");
+    tracing::info!(%addr, workers, upstreams = upstream_configs.len(), "gateway listening");
     Ok(RunningGateway {
         addr,
         state,
@@ -319,6 +334,69 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     response
+}
+
+/// One listening socket per worker on the same address (`SO_REUSEPORT`: the kernel
+/// spreads connections across them). With port 0, the first socket picks the port and the
+/// others join it.
+fn bind_listeners(
+    addr: SocketAddr,
+    workers: usize,
+) -> std::io::Result<(Vec<std::net::TcpListener>, SocketAddr)> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let mut listeners = Vec::with_capacity(workers);
+    let mut bound = addr;
+    for _ in 0..workers {
+        let socket = Socket::new(
+            Domain::for_address(bound),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        )?;
+        socket.set_reuse_address(true)?;
+        #[cfg(unix)]
+        socket.set_reuse_port(workers > 1)?;
+        socket.bind(&bound.into())?;
+        socket.listen(1024)?;
+        socket.set_nonblocking(true)?;
+        let listener: std::net::TcpListener = socket.into();
+        bound = listener.local_addr()?;
+        listeners.push(listener);
+    }
+    Ok((listeners, bound))
+}
+
+/// A request-handling worker: one thread, one single-threaded event loop, one listening
+/// socket, its own upstream connection pools. Nothing on a request's path crosses to
+/// another thread, as in nginx's worker processes. Returns the connections closed by
+/// force at shutdown.
+fn run_worker(
+    index: usize,
+    listener: std::net::TcpListener,
+    app: Router,
+    shutdown: watch::Receiver<bool>,
+    client_timeout: Duration,
+    grace: Duration,
+) -> usize {
+    crate::upstream::set_worker_index(index);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, worker = index, "cannot start a worker's event loop");
+            return 0;
+        }
+    };
+    runtime.block_on(async move {
+        match TcpListener::from_std(listener) {
+            Ok(listener) => serve(listener, app, shutdown, client_timeout, grace).await,
+            Err(error) => {
+                tracing::error!(%error, worker = index, "cannot register the listening socket");
+                0
+            }
+        }
+    })
 }
 
 /// Resolves once shutdown has been requested.

@@ -15,6 +15,19 @@ use hyper_util::{
 use crate::error::Rejection;
 
 type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
+type HttpClient = Client<HttpsConnector, Body>;
+
+thread_local! {
+    /// The request-handling worker this thread is (0 on any other thread).
+    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the current thread as request-handling worker `index`, so upstream requests use
+/// that worker's own connection pool: a pooled connection is driven by a task on the
+/// worker that opened it, and sharing pools would hand every request to another thread.
+pub(crate) fn set_worker_index(index: usize) {
+    WORKER.with(|w| w.set(index));
+}
 
 /// One configured upstream with its client.
 #[derive(Debug)]
@@ -26,7 +39,10 @@ pub(crate) struct Target {
     pub(crate) response_timeout: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) stream_usage: bool,
-    client: Client<HttpsConnector, Body>,
+    /// One pool per worker; see [`set_worker_index`].
+    clients: Vec<HttpClient>,
+    /// Used when the worker index has no pool of its own (never, unless misconfigured).
+    fallback: HttpClient,
 }
 
 /// Every upstream, in configuration order (the first match serves a model).
@@ -45,10 +61,10 @@ pub enum UpstreamSetupError {
 }
 
 impl Upstreams {
-    pub(crate) fn new(configs: &[Upstream]) -> Result<Self, UpstreamSetupError> {
+    pub(crate) fn new(configs: &[Upstream], workers: usize) -> Result<Self, UpstreamSetupError> {
         let targets = configs
             .iter()
-            .map(Target::new)
+            .map(|c| Target::new(c, workers))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { targets })
     }
@@ -67,7 +83,7 @@ impl Upstreams {
 }
 
 impl Target {
-    fn new(config: &Upstream) -> Result<Self, UpstreamSetupError> {
+    fn new(config: &Upstream, workers: usize) -> Result<Self, UpstreamSetupError> {
         let auth = match &config.api_key {
             None => None,
             Some(key) => {
@@ -85,20 +101,22 @@ impl Target {
                 Some((name, value))
             }
         };
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(config.connect_timeout));
-        http.set_nodelay(true);
-        http.enforce_http(false);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(512)
-            .build(https);
+        let build = || {
+            let mut http = HttpConnector::new();
+            http.set_connect_timeout(Some(config.connect_timeout));
+            http.set_nodelay(true);
+            http.enforce_http(false);
+            let https = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_webpki_roots()
+                .https_or_http()
+                .enable_http1()
+                .enable_http2()
+                .wrap_connector(http);
+            Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(90))
+                .pool_max_idle_per_host(512)
+                .build(https)
+        };
         Ok(Self {
             name: config.name.clone(),
             base_url: config.base_url.clone(),
@@ -107,7 +125,8 @@ impl Target {
             response_timeout: config.response_timeout,
             idle_timeout: config.idle_timeout,
             stream_usage: config.stream_usage,
-            client,
+            clients: (0..workers.max(1)).map(|_| build()).collect(),
+            fallback: build(),
         })
     }
 
@@ -148,7 +167,10 @@ impl Target {
         let request = request
             .body(body)
             .map_err(|e| Rejection::Internal(format!("building the upstream request: {e}")))?;
-        match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {
+        let client = WORKER
+            .with(|w| self.clients.get(w.get()))
+            .unwrap_or(&self.fallback);
+        match tokio::time::timeout(self.response_timeout, client.request(request)).await {
             Err(_) => Err(Rejection::UpstreamTimeout {
                 upstream: self.name.clone(),
                 after: self.response_timeout,

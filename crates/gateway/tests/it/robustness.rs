@@ -135,7 +135,7 @@ async fn oversized_upload_is_413_even_when_streamed() {
             .bearer_auth(&h.secret)
             .header("content-type", "multipart/form-data; boundary=b");
         request = if declared {
-            request.body(vec![b'x'; 128 * 1024])
+            request.body(vec![b'x'; 256 * 1024])
         } else {
             request.body(reqwest::Body::wrap_stream(futures_util::stream::iter(
                 chunks,
