@@ -58,6 +58,13 @@ pub(crate) enum Command {
     Keys(KeysCmd),
     /// Export and import stored events as JSON lines.
     Events(EventsCmd),
+    /// Scan text with the moderation scanner: JSON lines from a file, or plain text from
+    /// stdin.
+    Scan(ScanArgs),
+    /// Train and evaluate the moderation model.
+    Model(crate::model::ModelCmd),
+    /// Anomaly detection: run and score the univariate detector on NAB.
+    Anomaly(crate::anomaly::AnomalyCmd),
 }
 
 impl Command {
@@ -69,7 +76,10 @@ impl Command {
             | Command::Config {
                 action: ConfigAction::Check(args),
             } => (&args.config, args.listen.as_ref(), &args.data_dir),
-            Command::UpstreamSim(_) => return None,
+            Command::UpstreamSim(_)
+            | Command::Scan(_)
+            | Command::Model(_)
+            | Command::Anomaly(_) => return None,
             Command::Tenants(TenantsCmd { state, .. })
             | Command::Accounts(AccountsCmd { state, .. })
             | Command::Keys(KeysCmd { state, .. })
@@ -424,6 +434,39 @@ mod tests {
                 options.data_dir.as_deref(),
                 Some(std::path::Path::new("/d"))
             );
+        }
+    }
+}
+
+/// `bulwark scan`.
+#[derive(Debug, Args)]
+pub(crate) struct ScanArgs {
+    /// JSON lines, each an object with a `text` field [default: plain text from stdin,
+    /// with a readable verdict]
+    #[arg(long, value_name = "IN.jsonl")]
+    pub(crate) input: Option<PathBuf>,
+    /// Where the annotated lines go [default: stdout]; needs `--input`
+    #[arg(long, value_name = "OUT.jsonl", requires = "input")]
+    pub(crate) output: Option<PathBuf>,
+    /// Which side of a call the texts are: prompts or completions
+    #[arg(long, value_enum, default_value = "input")]
+    pub(crate) side: SideArg,
+    /// A model file to use instead of the built-in model
+    #[arg(long, value_name = "FILE")]
+    pub(crate) model: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SideArg {
+    Input,
+    Output,
+}
+
+impl From<SideArg> for bulwark_core::Side {
+    fn from(side: SideArg) -> Self {
+        match side {
+            SideArg::Input => Self::Input,
+            SideArg::Output => Self::Output,
         }
     }
 }

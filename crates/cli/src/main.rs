@@ -14,13 +14,16 @@
 )]
 
 mod accounts;
+mod anomaly;
 mod cli;
 mod config_cmd;
 mod context;
 mod events;
 mod keys;
 mod logging;
+mod model;
 mod output;
+mod scan;
 mod serve;
 mod signal;
 mod sim;
@@ -102,6 +105,16 @@ fn main() -> ExitCode {
 async fn run(command: Command, loaded: Option<(Config, Option<PathBuf>)>) -> anyhow::Result<()> {
     let command = match command {
         Command::UpstreamSim(args) => return sim::run(&args).await,
+        Command::Model(cmd) => return model::run(cmd),
+        Command::Anomaly(cmd) => return anomaly::run(cmd),
+        Command::Scan(args) => {
+            return scan::run(&scan::ScanOptions {
+                input: args.input.as_deref(),
+                output: args.output.as_deref(),
+                side: args.side.into(),
+                model: args.model.as_deref(),
+            });
+        }
         other => other,
     };
     let Some((config, file)) = loaded else {
@@ -113,6 +126,15 @@ async fn run(command: Command, loaded: Option<(Config, Option<PathBuf>)>) -> any
             action: ConfigAction::Check(_),
         } => config_cmd::check(&config, file.as_deref()),
         Command::UpstreamSim(args) => sim::run(&args).await,
+        Command::Model(_) => {
+            bail!("`model` needs no configuration (this is a bug: please report it)")
+        }
+        Command::Anomaly(_) => {
+            bail!("`anomaly` needs no configuration (this is a bug: please report it)")
+        }
+        Command::Scan(_) => {
+            bail!("`scan` needs no configuration (this is a bug: please report it)")
+        }
         Command::Tenants(cmd) => tenants::run(&config, cmd.action).await,
         Command::Accounts(cmd) => accounts::run(&config, cmd.action).await,
         Command::Keys(cmd) => keys::run(&config, cmd.action).await,

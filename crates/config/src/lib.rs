@@ -8,13 +8,21 @@
 //! that own them; this crate does no network I/O.
 
 mod load;
+mod moderation;
 mod raw;
 mod secret;
 mod validated;
 
 pub use crate::{
     load::{ENV_PREFIX, LoadError, LoadOptions, load},
-    raw::{RawAdmin, RawConfig, RawEvents, RawLog, RawServer, RawSimulator, RawUpstream},
+    moderation::{
+        Action, DEFAULT_MODERATION, FailMode, ModerationConfig, Policy, TenantModeration,
+        ThresholdOverrides,
+    },
+    raw::{
+        RawAdmin, RawConfig, RawEvents, RawLog, RawModeration, RawPerSide, RawServer, RawSides,
+        RawSimulator, RawTenantModeration, RawUpstream,
+    },
     secret::Secret,
     validated::{
         AdminConfig, AuthStyle, Config, ConfigError, EventsConfig, LogConfig, LogFormat,

@@ -135,6 +135,29 @@ mod tests {
     }
 
     #[test]
+    fn moderation_section_is_optional_but_complete_when_present() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.toml");
+        std::fs::write(&path, "version = 1\n").unwrap();
+        let (config, _) = load(&options(&path)).unwrap();
+        assert_eq!(config.moderation.from, "built-in default");
+        std::fs::write(
+            &path,
+            "version = 1\n[moderation]\nstream_window = 16\n[moderation.policy]\ncyber = \"allow\"\n",
+        )
+        .unwrap();
+        let err = load(&options(&path)).unwrap_err().to_string();
+        assert!(err.contains("moderation.fail_mode"), "{err}");
+        std::fs::write(
+            &path,
+            "version = 1\n[moderation]\nfail_mode = \"open\"\n[moderation.policy]\ncyber = { input = \"flag\" }\n",
+        )
+        .unwrap();
+        let (config, _) = load(&options(&path)).unwrap();
+        assert_eq!(config.moderation.fail_mode, crate::FailMode::Open);
+    }
+
+    #[test]
     fn file_without_version_is_invalid() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("b.toml");

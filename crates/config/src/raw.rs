@@ -2,6 +2,8 @@
 //! rejected. Field doc comments are the reference documentation (`docs/config.md` copies
 //! them).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// The whole file.
@@ -23,6 +25,11 @@ pub struct RawConfig {
     pub upstreams: Vec<RawUpstream>,
     #[serde(default)]
     pub simulator: RawSimulator,
+    /// Content moderation. Absent: the built-in section in
+    /// `crates/config/src/moderation_default.toml` applies (every category blocked on
+    /// both sides, `fail_mode = "closed"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moderation: Option<RawModeration>,
 }
 
 /// `[server]`
@@ -123,4 +130,75 @@ pub struct RawSimulator {
     pub chunk_delay: Option<String>,
     /// Answer every prompt with the prompt itself. Default `false`.
     pub echo: Option<bool>,
+}
+
+/// `[moderation]`: what the gateway does with prompts, completions and uploads that the
+/// scanner flags. Categories are named by id (`cyber/phishing`, `jailbreak`, …), by the
+/// aggregate `cyber` (also written `cyber/*`: every `cyber/*` category) or by `*` (every
+/// category); a more specific name wins over a less specific one.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModeration {
+    /// Scan at all. Default `true`; `false` turns every check off (no scan, no
+    /// `moderation` field in events, `/v1/moderations` still answers).
+    pub enabled: Option<bool>,
+    /// `open` or `closed`: what happens to a call when the scanner fails or overruns
+    /// `scan_timeout`. `open` lets it through unchecked, `closed` refuses it (503
+    /// `moderation_unavailable`). Required: there is no default.
+    pub fail_mode: Option<String>,
+    /// Time budget of one scan (a prompt, a completion, one step of a stream, an upload).
+    /// A scan that overruns it is not trusted and `fail_mode` decides. Default `250ms`.
+    pub scan_timeout: Option<String>,
+    /// Characters of each streamed choice held back from the client, newest first, so
+    /// that text is released only once it has been checked with this much context after
+    /// it. Default `64`; `0` releases text as soon as it is checked.
+    pub stream_window: Option<u64>,
+    /// Share of the lines of a fine-tuning or batch upload, in [0, 1], that may be
+    /// blocked before the upload is refused: it is refused when the share of blocked
+    /// lines is above this. Default `0`: one blocked line refuses the upload.
+    pub upload_reject_share: Option<f64>,
+    /// A model file (`bulwark model train` writes them) to use instead of the built-in
+    /// model. Read at start-up.
+    pub model: Option<String>,
+    /// Threshold overrides: category (or `cyber`, or `*`) = a score in [0, 1], or
+    /// `{ input = …, output = … }`. Unset: the model's calibrated thresholds.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub thresholds: BTreeMap<String, RawPerSide<f64>>,
+    /// The default policy: category (or `cyber`, or `*`) = `allow`, `flag` or `block`, or
+    /// `{ input = …, output = … }`. What no entry covers is blocked.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub policy: BTreeMap<String, RawPerSide<String>>,
+    /// Per-tenant overrides, by tenant id: `[moderation.tenants.ten_…]`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tenants: BTreeMap<String, RawTenantModeration>,
+}
+
+/// `[moderation.tenants.<tenant id>]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTenantModeration {
+    /// `open` or `closed`. Unset: the global `fail_mode`.
+    pub fail_mode: Option<String>,
+    /// Entries laid over the default policy, with the same syntax: the tenant's entries
+    /// win over the default's for the categories they name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub policy: BTreeMap<String, RawPerSide<String>>,
+}
+
+/// A setting for both sides of a call, or for each: `"block"` or
+/// `{ input = "flag", output = "block" }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RawPerSide<T> {
+    Both(T),
+    Sides(RawSides<T>),
+}
+
+/// The per-side form of [`RawPerSide`]; a side left out keeps what a less specific entry
+/// gave it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSides<T> {
+    pub input: Option<T>,
+    pub output: Option<T>,
 }

@@ -6,7 +6,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::{RawConfig, RawUpstream, Secret};
+use crate::{ModerationConfig, RawConfig, RawUpstream, Secret};
 
 /// One thing wrong with a configuration. Messages name the field as it is written in the
 /// file, e.g. "upstreams[1].base_url".
@@ -17,7 +17,7 @@ pub struct ConfigError {
     pub message: String,
 }
 
-fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+pub(crate) fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError {
         field: field.into(),
         message: message.into(),
@@ -35,6 +35,7 @@ pub struct Config {
     /// Empty: the built-in simulator serves every model.
     pub upstreams: Vec<Upstream>,
     pub simulator: SimulatorConfig,
+    pub moderation: ModerationConfig,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -324,6 +325,8 @@ impl Config {
             echo: sim.echo.unwrap_or(false),
         };
 
+        let moderation = crate::moderation::validate(&mut errors, raw.moderation.as_ref());
+
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -350,6 +353,7 @@ impl Config {
             log: LogConfig { format, level },
             upstreams,
             simulator,
+            moderation,
         })
     }
 
@@ -483,7 +487,7 @@ fn bounded(
     v
 }
 
-fn duration(
+pub(crate) fn duration(
     errors: &mut Vec<ConfigError>,
     field: &str,
     value: Option<&str>,
@@ -514,10 +518,10 @@ fn masked<S: serde::Serializer>(secret: &Option<Secret>, s: S) -> Result<S::Ok, 
     }
 }
 
-mod duration_text {
+pub(crate) mod duration_text {
     use std::time::Duration;
 
-    pub(super) fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&humantime::format_duration(*d))
     }
 }

@@ -219,6 +219,10 @@ pub struct ApiRequest {
     /// (extension of v1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What content moderation found and did (extension of v1); absent when nothing was
+    /// checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moderation: Option<crate::ModerationRecord>,
 }
 
 /// An account was created (`kind: "account.created"`).
@@ -286,6 +290,7 @@ mod tests {
                 path: None,
                 upstream: None,
                 error: None,
+                moderation: None,
             }),
         )
     }
@@ -338,7 +343,7 @@ mod tests {
     #[test]
     fn readers_ignore_unknown_fields_and_refuse_unknown_versions() {
         let mut v: serde_json::Value = serde_json::from_str(&request_event().to_json()).unwrap();
-        v["moderation"] = json!({"input": {"flagged": false}});
+        v["detections"] = json!({"spike": {"score": 0.9}});
         assert!(Event::from_json(&v.to_string()).is_ok());
         v["v"] = json!(2);
         let err = Event::from_json(&v.to_string()).unwrap_err().to_string();

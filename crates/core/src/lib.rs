@@ -10,6 +10,7 @@ mod entity;
 mod error;
 mod event;
 mod id;
+mod moderation;
 mod text;
 mod time;
 
@@ -23,6 +24,7 @@ pub use crate::{
         KeyCreated, KeyStatusChanged, SCHEMA_VERSION, SchemaError, TextDigest, Usage,
     },
     id::{AccountId, EventId, IdError, KeyId, TenantId},
+    moderation::{CYBER, Category, ModerationRecord, Side, SideRecord, UploadRecord},
     text::sha256_hex,
     time::{Timestamp, TimestampError},
 };

@@ -10,6 +10,8 @@ pub(crate) enum Endpoint {
     Responses,
     Files,
     FineTuningJobs,
+    /// `/v1/moderations`: answered by Bulwark's own scanner, never forwarded.
+    Moderations,
     /// Any other `/v1/*` path; forwarded only when `server.allow_other_paths` is set.
     Other,
 }
@@ -33,6 +35,8 @@ impl Endpoint {
             Endpoint::Files
         } else if first("fine_tuning/jobs") {
             Endpoint::FineTuningJobs
+        } else if rest == "moderations" {
+            Endpoint::Moderations
         } else {
             Endpoint::Other
         })
@@ -48,6 +52,7 @@ impl Endpoint {
             Endpoint::Responses => "responses",
             Endpoint::Files => "files",
             Endpoint::FineTuningJobs => "fine_tuning.jobs",
+            Endpoint::Moderations => "moderations",
             Endpoint::Other => "other",
         }
     }
@@ -62,6 +67,18 @@ impl Endpoint {
                 | Endpoint::Completions
                 | Endpoint::Embeddings
                 | Endpoint::Responses
+        )
+    }
+}
+
+impl Endpoint {
+    /// Endpoints whose prompts and answers content moderation checks: those that
+    /// generate text. Embeddings produce no text, and embedding abusive text is what spam
+    /// and phishing filters do, so they are not moderated.
+    pub(crate) fn is_moderated(self) -> bool {
+        matches!(
+            self,
+            Endpoint::ChatCompletions | Endpoint::Completions | Endpoint::Responses
         )
     }
 }
@@ -101,5 +118,9 @@ mod tests {
             Some(Endpoint::Other)
         );
         assert_eq!(Endpoint::from_path("/v2/models"), None);
+        assert_eq!(
+            Endpoint::from_path("/v1/moderations"),
+            Some(Endpoint::Moderations)
+        );
     }
 }

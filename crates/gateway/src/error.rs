@@ -7,7 +7,7 @@ use axum::{
     body::Body,
     response::{IntoResponse, Response},
 };
-use bulwark_core::{Decision, ErrorBody};
+use bulwark_core::{Category, Decision, ErrorBody};
 use http::{HeaderValue, StatusCode, header};
 
 /// Which rate limit refused a request.
@@ -81,6 +81,22 @@ pub(crate) enum Rejection {
     },
     #[error("The upstream `{upstream}` sent a response larger than {limit} bytes.")]
     UpstreamTooLarge { upstream: String, limit: u64 },
+    #[error(
+        "The prompt was filtered by Bulwark's content policy: it was classified as {}. Please modify your prompt and retry.",
+        id_list(.blocked)
+    )]
+    ContentFiltered {
+        /// Every category that crossed its threshold.
+        detected: Vec<Category>,
+        /// Those the tenant's policy blocks on the input side.
+        blocked: Vec<Category>,
+    },
+    #[error("{}", upload_message(.0))]
+    UploadFiltered(Box<UploadVerdict>),
+    #[error(
+        "Content moderation could not check this request, and this API key's policy refuses unchecked requests. Please retry."
+    )]
+    ModerationUnavailable,
     #[error("Missing or incorrect admin token.")]
     AdminUnauthorized,
     #[error("{0} not found.")]
@@ -89,6 +105,78 @@ pub(crate) enum Rejection {
     Conflict(String),
     #[error("Internal error in Bulwark: {0}")]
     Internal(String),
+}
+
+/// Why an upload was refused: its blocked lines (the first ones, numbered from 1), and
+/// counts.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct UploadVerdict {
+    pub(crate) lines: u64,
+    pub(crate) blocked_lines: u64,
+    pub(crate) reject_share: f64,
+    /// Line number and blocked categories, for the first [`MAX_LISTED_LINES`] lines.
+    pub(crate) offending: Vec<(u64, Vec<Category>)>,
+    /// Every category blocked in the file.
+    pub(crate) categories: Vec<Category>,
+}
+
+/// How many offending lines an upload refusal lists.
+pub(crate) const MAX_LISTED_LINES: usize = 50;
+
+fn id_list(categories: &[Category]) -> String {
+    categories
+        .iter()
+        .map(|c| c.id())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn upload_message(v: &UploadVerdict) -> String {
+    let listed = v
+        .offending
+        .iter()
+        .map(|(line, categories)| format!("line {line} ({})", id_list(categories)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more = v.blocked_lines.saturating_sub(v.offending.len() as u64);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!(
+        "The file was refused by Bulwark's content policy: {} of {} lines were classified as {} (more than the allowed share of {}%): {listed}{more}.",
+        v.blocked_lines,
+        v.lines,
+        id_list(&v.categories),
+        v.reject_share * 100.0,
+    )
+}
+
+/// Azure OpenAI's `content_filter_result`, with Bulwark's categories and the aggregate
+/// `cyber`: `filtered` when blocked, `detected` when over the threshold.
+pub(crate) fn content_filter_result(
+    detected: &[Category],
+    blocked: &[Category],
+) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for category in Category::ALL {
+        map.insert(
+            category.id().to_owned(),
+            serde_json::json!({
+                "filtered": blocked.contains(&category),
+                "detected": detected.contains(&category),
+            }),
+        );
+    }
+    map.insert(
+        bulwark_core::CYBER.to_owned(),
+        serde_json::json!({
+            "filtered": blocked.iter().any(|c| c.is_cyber()),
+            "detected": detected.iter().any(|c| c.is_cyber()),
+        }),
+    );
+    serde_json::Value::Object(map)
 }
 
 /// OpenAI-style short durations: `20ms`, `1s`, `6m0s`.
@@ -196,6 +284,15 @@ impl Rejection {
                 "upstream_response_too_large",
                 D::UpstreamError,
             ),
+            Rejection::ContentFiltered { .. } | Rejection::UploadFiltered(_) => {
+                (S::BAD_REQUEST, INVALID, "content_filter", D::Blocked)
+            }
+            Rejection::ModerationUnavailable => (
+                S::SERVICE_UNAVAILABLE,
+                "server_error",
+                "moderation_unavailable",
+                D::Blocked,
+            ),
             Rejection::AdminUnauthorized => (
                 S::UNAUTHORIZED,
                 INVALID,
@@ -228,10 +325,58 @@ impl Rejection {
     pub(crate) fn body(&self) -> ErrorBody {
         let (_, kind, code, _) = self.parts();
         let mut body = ErrorBody::new(kind, Some(code), self.to_string());
-        if let Rejection::InvalidParam { param, .. } = self {
-            body.error.param = Some((*param).to_owned());
+        match self {
+            Rejection::InvalidParam { param, .. } => body.error.param = Some((*param).to_owned()),
+            Rejection::ContentFiltered { .. } => body.error.param = Some("prompt".to_owned()),
+            Rejection::UploadFiltered(_) => body.error.param = Some("file".to_owned()),
+            _ => {}
         }
         body
+    }
+
+    /// The response body. Content-filter refusals carry Azure OpenAI's `innererror`
+    /// (`ResponsibleAIPolicyViolation` with a `content_filter_result`), which Azure
+    /// clients already understand, and the categories under Bulwark's ids.
+    pub(crate) fn to_json(&self) -> Vec<u8> {
+        let body = self.body();
+        let (inner, lines) = match self {
+            Rejection::ContentFiltered { detected, blocked } => {
+                (content_filter_result(detected, blocked), None)
+            }
+            Rejection::UploadFiltered(v) => {
+                let lines: Vec<serde_json::Value> = v
+                    .offending
+                    .iter()
+                    .map(|(line, categories)| serde_json::json!({"line": line, "categories": categories}))
+                    .collect();
+                (
+                    content_filter_result(&v.categories, &v.categories),
+                    Some(serde_json::json!({
+                        "lines": v.lines,
+                        "blocked_lines": v.blocked_lines,
+                        "offending_lines": lines,
+                    })),
+                )
+            }
+            _ => return body.to_json(),
+        };
+        let e = body.error;
+        let mut error = serde_json::json!({
+            "message": e.message,
+            "type": e.kind,
+            "param": e.param,
+            "code": e.code,
+            "status": 400,
+            "innererror": {
+                "code": "ResponsibleAIPolicyViolation",
+                "content_filter_result": inner,
+            },
+        });
+        if let (Some(lines), Some(obj)) = (lines, error.as_object_mut()) {
+            obj.insert("upload".to_owned(), lines);
+        }
+        serde_json::to_vec(&serde_json::json!({ "error": error }))
+            .unwrap_or_else(|_| body_fallback())
     }
 }
 
@@ -252,6 +397,9 @@ impl Rejection {
                 HeaderValue::from(retry_after.as_millis() as u64),
             );
         }
+        if matches!(self, Rejection::ModerationUnavailable) {
+            headers.insert(crate::moderate::HEADER, HeaderValue::from_static("skipped"));
+        }
         if matches!(
             self,
             Rejection::MissingKey | Rejection::UnknownKey | Rejection::RevokedKey
@@ -262,9 +410,13 @@ impl Rejection {
     }
 }
 
+fn body_fallback() -> Vec<u8> {
+    ErrorBody::new("server_error", Some("internal_error"), "internal error").to_json()
+}
+
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        let mut response = Response::new(Body::from(self.body().to_json()));
+        let mut response = Response::new(Body::from(self.to_json()));
         *response.status_mut() = self.status();
         *response.headers_mut() = self.headers();
         response

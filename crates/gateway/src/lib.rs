@@ -2,6 +2,11 @@
 //! authenticates API keys, applies per-key rate limits, forwards to the configured
 //! upstreams (or the built-in simulator), and turns every call into a usage event.
 //!
+//! Content moderation sits in the pipeline: prompts before forwarding ([`enforce`]),
+//! streamed answers as they are relayed ([`guard`]), whole answers before they are
+//! returned, fine-tuning and batch uploads as they are forwarded ([`upload`]); and
+//! `/v1/moderations` is answered here ([`moderations`]).
+//!
 //! The request path is a sequence of explicit phases in [`proxy`]; every response body
 //! publishes its event when it ends ([`record`]). Errors map to OpenAI-shaped bodies in
 //! one place ([`error`]). The admin API (`/admin/v1/`) and the operations endpoints
@@ -11,8 +16,12 @@
 mod admin;
 mod client;
 mod endpoint;
+mod enforce;
 mod error;
+mod guard;
 mod metrics;
+mod moderate;
+mod moderations;
 mod observe;
 mod proxy;
 mod ratelimit;
@@ -20,10 +29,14 @@ mod record;
 mod request;
 mod server;
 mod state;
+mod upload;
 mod upstream;
 mod wire;
 
 pub use crate::{
-    server::{RunningGateway, ShutdownReport, StartError, start, start_with_store},
+    server::{
+        RunningGateway, ShutdownReport, StartError, configured_scanner, start, start_with_scanner,
+        start_with_store,
+    },
     upstream::UpstreamSetupError,
 };

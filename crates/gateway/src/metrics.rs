@@ -32,6 +32,74 @@ pub(crate) struct UpstreamLabels {
     pub(crate) upstream: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct StageLabels {
+    pub(crate) stage: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct BlockLabels {
+    pub(crate) stage: &'static str,
+    pub(crate) category: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct SkipLabels {
+    pub(crate) stage: &'static str,
+    pub(crate) reason: &'static str,
+}
+
+/// Content moderation's metrics; `stage` is `input`, `output`, `upload` or `api`
+/// (`/v1/moderations`).
+#[derive(Debug, Clone)]
+pub(crate) struct ModerationMetrics {
+    pub(crate) scans: Family<StageLabels, Counter>,
+    pub(crate) blocks: Family<BlockLabels, Counter>,
+    pub(crate) skipped: Family<SkipLabels, Counter>,
+    pub(crate) scan_seconds: HistogramFamily<StageLabels>,
+}
+
+impl ModerationMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let scans = Family::<StageLabels, Counter>::default();
+        registry.register(
+            "moderation_scans",
+            "Texts scanned by content moderation (a stream counts once per step)",
+            scans.clone(),
+        );
+        let blocks = Family::<BlockLabels, Counter>::default();
+        registry.register(
+            "moderation_blocks",
+            "Prompts, answers and uploads blocked, by stage and category",
+            blocks.clone(),
+        );
+        let skipped = Family::<SkipLabels, Counter>::default();
+        registry.register(
+            "moderation_skipped",
+            "Checks that could not be made (scanner error or time budget overrun); fail_mode decided",
+            skipped.clone(),
+        );
+        let scan_seconds: HistogramFamily<StageLabels> =
+            Family::new_with_constructor(scan_histogram);
+        registry.register(
+            "moderation_scan_duration_seconds",
+            "Time one scan took",
+            scan_seconds.clone(),
+        );
+        Self {
+            scans,
+            blocks,
+            skipped,
+            scan_seconds,
+        }
+    }
+}
+
+fn scan_histogram() -> Histogram {
+    // 1 µs .. ~1 s
+    Histogram::new(exponential_buckets(0.000_001, 2.0, 21))
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// Every metric the gateway exports.
@@ -42,6 +110,7 @@ pub(crate) struct Metrics {
     pub(crate) latency: HistogramFamily<EndpointLabels>,
     pub(crate) upstream_latency: HistogramFamily<UpstreamLabels>,
     pub(crate) in_flight: Gauge,
+    pub(crate) moderation: ModerationMetrics,
     bus_depth: Gauge,
     bus_published: Gauge,
     bus_dropped: Gauge,
@@ -81,6 +150,7 @@ impl Metrics {
             "Time from sending a request upstream to the last byte of its response",
             upstream_latency.clone(),
         );
+        let moderation = ModerationMetrics::register(&mut registry);
         let gauge = |registry: &mut Registry, name: &str, help: &str| {
             let g = Gauge::default();
             registry.register(name, help, g.clone());
@@ -142,6 +212,7 @@ impl Metrics {
             latency,
             upstream_latency,
             in_flight,
+            moderation,
             bus_depth,
             bus_published,
             bus_dropped,

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     endpoint::Endpoint,
+    guard::{Ends, OutputGuard},
     wire::{ResponseView, Texts, UsageView},
 };
 
@@ -60,7 +61,7 @@ pub(crate) fn observe_json(
 }
 
 /// What a response or stream chunk says: its text goes to `out`, its usage is returned.
-fn observe_view(
+pub(crate) fn observe_view(
     endpoint: Endpoint,
     view: &ResponseView<'_>,
     out: &mut TextAccumulator,
@@ -130,6 +131,8 @@ pub(crate) struct SseRelay {
     strip_usage_chunk: bool,
     pub(crate) output: TextAccumulator,
     pub(crate) usage: Option<Usage>,
+    /// Output moderation: holds events back until their text is checked.
+    pub(crate) guard: Option<Box<OutputGuard>>,
 }
 
 impl SseRelay {
@@ -141,41 +144,109 @@ impl SseRelay {
             strip_usage_chunk,
             output: TextAccumulator::new(capture),
             usage: None,
+            guard: None,
         }
+    }
+
+    /// The same relay, moderating the answer.
+    pub(crate) fn with_guard(mut self, guard: OutputGuard) -> Self {
+        self.guard = Some(Box::new(guard));
+        self
+    }
+
+    /// Whether moderation cut the stream: nothing more is read from the upstream.
+    pub(crate) fn is_cut(&self) -> bool {
+        self.guard.as_ref().is_some_and(|g| g.is_ended())
     }
 
     /// Takes a chunk from the upstream; returns what to send to the client now (possibly
     /// empty).
     pub(crate) fn push(&mut self, chunk: &[u8]) -> Bytes {
+        if self.is_cut() {
+            return Bytes::new();
+        }
         self.pending.extend_from_slice(chunk);
         let mut out = BytesMut::new();
         while let Some(end) = self.next_boundary() {
             let event = self.pending.split_to(end).freeze();
             self.scanned = 0;
-            if self.observe_event(&event) {
-                if self.strip_usage_chunk {
-                    push_without_null_usage(&mut out, &event);
-                } else {
-                    out.extend_from_slice(&event);
-                }
+            let (forward, ends) = self.observe_event(&event);
+            if self.forward(event, forward, ends, &mut out) {
+                return out.freeze();
             }
         }
         if self.pending.len() > MAX_EVENT {
-            out.extend_from_slice(&self.pending.split());
+            let event = self.pending.split().freeze();
             self.scanned = 0;
+            match &mut self.guard {
+                // Too long to hold: it cannot be checked, so fail_mode decides.
+                Some(guard) => {
+                    guard.cannot_check();
+                    if let Some(ending) = guard.take_ending() {
+                        out.extend_from_slice(&ending);
+                        self.pending.clear();
+                    } else {
+                        guard.hold(event, Ends::default(), &mut out);
+                    }
+                }
+                None => out.extend_from_slice(&event),
+            }
         }
         out.freeze()
     }
 
-    /// The end of the stream: whatever is left, observed if it is a complete event.
+    /// Sends (or holds) one event; returns whether moderation cut the stream here.
+    fn forward(&mut self, event: Bytes, forward: bool, ends: Ends, out: &mut BytesMut) -> bool {
+        match &mut self.guard {
+            None => {
+                if forward && self.strip_usage_chunk {
+                    push_without_null_usage(out, &event);
+                } else if forward {
+                    out.extend_from_slice(&event);
+                }
+                false
+            }
+            Some(guard) => {
+                if let Some(ending) = guard.take_ending() {
+                    out.extend_from_slice(&ending);
+                    self.pending.clear();
+                    return true;
+                }
+                if forward {
+                    let event = if self.strip_usage_chunk {
+                        without_null_usage(event)
+                    } else {
+                        event
+                    };
+                    guard.hold(event, ends, out);
+                }
+                false
+            }
+        }
+    }
+
+    /// The end of the stream: whatever is left, observed if it is a complete event; with
+    /// moderation, the rest of the text checked and the held events released.
     pub(crate) fn finish(&mut self) -> Bytes {
+        if self.is_cut() {
+            return Bytes::new();
+        }
         let rest = self.pending.split().freeze();
         self.scanned = 0;
-        if rest.is_empty() || self.observe_event(&rest) {
-            rest
-        } else {
-            Bytes::new()
+        let mut out = BytesMut::new();
+        if !rest.is_empty() {
+            let (forward, ends) = self.observe_event(&rest);
+            if self.forward(rest, forward, ends, &mut out) {
+                return out.freeze();
+            }
         }
+        if let Some(guard) = &mut self.guard {
+            guard.end_of_stream(&mut out);
+            if let Some(ending) = guard.take_ending() {
+                out.extend_from_slice(&ending);
+            }
+        }
+        out.freeze()
     }
 
     /// Index just past the next blank line (`\n\n` or `\r\n\r\n`), if any.
@@ -198,10 +269,11 @@ impl SseRelay {
         None
     }
 
-    /// Reads one event's data; returns whether to forward it.
-    fn observe_event(&mut self, event: &[u8]) -> bool {
+    /// Reads one event's data; returns whether to forward it, and where the text it
+    /// carries ends (for moderation).
+    fn observe_event(&mut self, event: &[u8]) -> (bool, Ends) {
         let Ok(text) = std::str::from_utf8(event) else {
-            return true;
+            return (true, Ends::default());
         };
         let mut data = String::new();
         for line in text.lines() {
@@ -212,27 +284,47 @@ impl SseRelay {
                 data.push_str(rest.strip_prefix(' ').unwrap_or(rest));
             }
         }
-        if data.is_empty() || data == "[DONE]" {
-            return true;
+        if data.is_empty() {
+            return (true, Ends::default());
+        }
+        if data == "[DONE]" {
+            if let Some(guard) = &mut self.guard {
+                guard.finish_all();
+            }
+            return (true, Ends::default());
         }
         let Ok(view) = serde_json::from_str::<ResponseView<'_>>(&data) else {
-            return true;
+            return (true, Ends::default());
+        };
+        let ends = match &mut self.guard {
+            Some(guard) => guard.see(&view),
+            None => Ends::default(),
         };
         if let Some(usage) = observe_view(self.endpoint, &view, &mut self.output) {
             self.usage = Some(usage);
             let usage_only = view.choices.as_ref().is_some_and(Vec::is_empty);
             if usage_only && self.strip_usage_chunk {
-                return false;
+                return (false, ends);
             }
         }
-        true
+        (true, ends)
     }
 }
 
 /// With `include_usage`, every chunk carries `"usage":null`; a client that did not ask
 /// for usage should not see that either.
+fn without_null_usage(event: Bytes) -> Bytes {
+    if !event.windows(NULL_USAGE.len()).any(|w| w == NULL_USAGE) {
+        return event;
+    }
+    let mut out = BytesMut::with_capacity(event.len());
+    push_without_null_usage(&mut out, &event);
+    out.freeze()
+}
+
+const NULL_USAGE: &[u8] = br#","usage":null"#;
+
 fn push_without_null_usage(out: &mut BytesMut, event: &[u8]) {
-    const NULL_USAGE: &[u8] = br#","usage":null"#;
     let mut rest = event;
     while let Some(at) = rest.windows(NULL_USAGE.len()).position(|w| w == NULL_USAGE) {
         let (head, tail) = rest.split_at(at);

@@ -1,9 +1,12 @@
 //! The life of an API request, as explicit phases:
 //! classify → authenticate → limit requests → read and parse → authorize the model →
-//! route → reserve tokens → forward → relay and observe the answer → record.
+//! route → moderate the prompt → reserve tokens → forward → relay, moderate and observe
+//! the answer → record.
 //!
-//! Moderation of the input (before forwarding) and of the output (while relaying) slots
-//! in between these phases. Each phase either adds facts to the [`RequestRecord`] or
+//! Content moderation ([`crate::enforce`]) checks the prompt before anything is reserved
+//! or forwarded, a whole answer before it is returned, a streamed one as it is relayed
+//! ([`crate::guard`]), an upload as it is forwarded ([`crate::upload`]);
+//! `/v1/moderations` is answered here without an upstream. Each phase either adds facts to the [`RequestRecord`] or
 //! returns a [`Rejection`]; [`respond`] turns either outcome into a response whose body
 //! publishes the usage event when it ends.
 
@@ -14,6 +17,7 @@ use axum::{
     extract::{Request, State},
     response::Response,
 };
+use bulwark_config::{FailMode, Policy};
 use bulwark_core::{KeyStatus, TextDigest, Usage};
 use bulwark_store::StoredKey;
 use bytes::Bytes;
@@ -25,7 +29,9 @@ use serde_json::Value;
 use crate::{
     client::{PeerAddr, client_of},
     endpoint::Endpoint,
+    enforce,
     error::Rejection,
+    moderate,
     observe::{SseRelay, TextAccumulator, observe_json},
     ratelimit::estimate_tokens,
     record::{Finisher, RequestRecord, ResponseBody},
@@ -34,6 +40,7 @@ use crate::{
         with_stream_usage,
     },
     state::AppState,
+    upload::{self, ModeratedUpload},
     upstream::{Target, copy_response_headers},
 };
 
@@ -108,6 +115,25 @@ async fn pipeline(
         record.limits = state.limiter.state(&key.record);
     })?;
 
+    // `/v1/moderations` is answered here, by the scanner, never forwarded.
+    if endpoint == Endpoint::Moderations {
+        if parts.method != Method::POST {
+            return Err(Rejection::UnknownUrl {
+                method: parts.method.to_string(),
+                path: parts.uri.path().to_owned(),
+            });
+        }
+        let bytes = read_body(
+            &parts.headers,
+            body,
+            state.settings.max_body_bytes,
+            state.settings.client_timeout,
+        )
+        .await?;
+        let answer = crate::moderations::answer(state, record, &bytes).await?;
+        return Ok(json_reply(answer));
+    }
+
     // Read and parse what the gateway must understand; stream the rest.
     let rest = parts
         .uri
@@ -124,6 +150,7 @@ async fn pipeline(
     let mut content_length = None;
     let mut inject_usage = false;
     let mut guard = None;
+    let mut upload = None;
     if has_body && (endpoint.is_generation() || is_json(&parts.headers)) {
         let bytes = read_body(
             &parts.headers,
@@ -142,6 +169,10 @@ async fn pipeline(
             ));
         }
         let target = route(state, &key, record.model.as_deref())?;
+        // Moderate the prompt before anything is reserved or forwarded.
+        if enforce::applies(state, endpoint) {
+            enforce::check_prompt(state, record, &facts.input_text).await?;
+        }
         if endpoint.is_generation() {
             let estimate = estimate_tokens(facts.input_text.len(), facts.max_output_tokens);
             record.limits = state
@@ -198,7 +229,20 @@ async fn pipeline(
         }
         content_length = declared;
         let (guarded, guard_state) = GuardedBody::new(body, limit, state.settings.client_timeout);
-        forward_body = Body::new(guarded);
+        forward_body = match moderated_upload(state, &key, &parts, &rest) {
+            Some((boundary, fail_mode, policy)) => {
+                let (body, slot) = ModeratedUpload::new(
+                    guarded,
+                    &boundary,
+                    Arc::clone(&state.moderation),
+                    policy,
+                    fail_mode,
+                );
+                upload = Some(slot);
+                Body::new(body)
+            }
+            None => Body::new(guarded),
+        };
         guard = Some((guard_state, limit));
     }
 
@@ -249,6 +293,16 @@ async fn pipeline(
         false,
     )
     .await;
+    // A moderated upload: record what the scan found; a refused one is refused here.
+    if let Some(slot) = upload {
+        let outcome = std::mem::take(&mut *slot.lock());
+        if outcome.record.is_some() {
+            record.moderation.upload = outcome.record;
+        }
+        if let Some(rejection) = outcome.rejection {
+            return Err(rejection);
+        }
+    }
     // A streamed upload that broke the gateway's own limits is the client's fault.
     match (&result, guard) {
         (Err(_), Some((guard, limit))) => {
@@ -264,6 +318,22 @@ async fn pipeline(
         }
         _ => result,
     }
+}
+
+/// Whether this request is an upload whose content moderation checks (`POST /v1/files`
+/// as `multipart/form-data`): its boundary and the tenant's fail mode and policy.
+fn moderated_upload(
+    state: &AppState,
+    key: &StoredKey,
+    parts: &http::request::Parts,
+    rest: &str,
+) -> Option<(String, FailMode, Policy)> {
+    if !state.moderation.enabled || parts.method != Method::POST || rest != "/files" {
+        return None;
+    }
+    let boundary = upload::boundary(&parts.headers)?;
+    let (fail_mode, policy) = state.moderation.for_tenant(Some(&key.record.tenant));
+    Some((boundary, fail_mode, *policy))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -339,9 +409,14 @@ async fn forward(
     let endpoint = record.endpoint;
 
     if is_sse {
-        let relay = endpoint
-            .is_generation()
-            .then(|| SseRelay::new(endpoint, strip_usage_chunk, state.settings.capture_text));
+        let relay = endpoint.is_generation().then(|| {
+            let relay = SseRelay::new(endpoint, strip_usage_chunk, state.settings.capture_text);
+            if enforce::applies(state, endpoint) && status.is_success() {
+                relay.with_guard(enforce::stream_guard(state, record))
+            } else {
+                relay
+            }
+        });
         return Ok(Reply::Streamed {
             status,
             headers: out_headers,
@@ -354,6 +429,11 @@ async fn forward(
         let bytes = read_upstream(body, MAX_BUFFERED_RESPONSE, target).await?;
         let mut output = TextAccumulator::new(state.settings.capture_text);
         let usage = observe_json(endpoint, &bytes, &mut output);
+        let bytes = if enforce::applies(state, endpoint) {
+            enforce::check_answer(state, record, bytes).await?
+        } else {
+            bytes
+        };
         return Ok(Reply::Buffered {
             status,
             headers: out_headers,
@@ -471,18 +551,23 @@ async fn list_models(
     }
     let body = serde_json::to_vec(&serde_json::json!({"object": "list", "data": data}))
         .map_err(|e| Rejection::Internal(e.to_string()))?;
+    Ok(json_reply(Bytes::from(body)))
+}
+
+/// A 200 JSON answer made by the gateway itself.
+fn json_reply(body: Bytes) -> Reply {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    Ok(Reply::Buffered {
+    Reply::Buffered {
         status: StatusCode::OK,
         headers,
-        body: Bytes::from(body),
+        body,
         output: None,
         usage: None,
-    })
+    }
 }
 
 /// Decodes `%XX` escapes in a path segment (model ids such as `ft:gpt-4o:org:x`).
@@ -513,6 +598,7 @@ fn respond(
 ) -> Response {
     let limits = record.limits;
     let id = HeaderValue::try_from(record.id.as_str()).ok();
+    let skipped = record.moderation_skipped();
     let (status, mut headers, body) = match result {
         Ok(Reply::Buffered {
             status,
@@ -565,7 +651,7 @@ fn respond(
                 tracing::warn!(event = %record.id, error = %rejection, "request failed");
             }
             let headers = rejection.headers();
-            let body = Bytes::from(rejection.body().to_json());
+            let body = Bytes::from(rejection.to_json());
             (
                 status,
                 headers,
@@ -574,6 +660,9 @@ fn respond(
         }
     };
     limits.write_headers(&mut headers);
+    if skipped {
+        headers.insert(moderate::HEADER, HeaderValue::from_static("skipped"));
+    }
     if let Some(id) = id {
         headers.insert("x-bulwark-request-id", id);
     }

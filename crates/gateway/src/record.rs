@@ -12,7 +12,8 @@ use std::{
 
 use bulwark_bus::Publish;
 use bulwark_core::{
-    ApiRequest, Client, Decision, Event, EventBody, EventId, TextDigest, Timestamp, Usage,
+    ApiRequest, Client, Decision, Event, EventBody, EventId, ModerationRecord, SideRecord,
+    TextDigest, Timestamp, Usage,
 };
 use bulwark_store::StoredKey;
 use bytes::Bytes;
@@ -50,9 +51,22 @@ pub(crate) struct RequestRecord {
     pub(crate) status: u16,
     pub(crate) decision: Decision,
     pub(crate) error: Option<&'static str>,
+    /// What content moderation found and did.
+    pub(crate) moderation: ModerationRecord,
 }
 
 impl RequestRecord {
+    /// Whether a check was skipped (the scanner failed or ran out of time).
+    pub(crate) fn moderation_skipped(&self) -> bool {
+        let skipped = |side: &Option<SideRecord>| {
+            side.as_ref()
+                .is_some_and(|s| s.action.as_deref() == Some("skipped"))
+        };
+        skipped(&self.moderation.input)
+            || skipped(&self.moderation.output)
+            || self.moderation.upload.as_ref().is_some_and(|u| u.skipped)
+    }
+
     pub(crate) fn start(
         endpoint: Endpoint,
         method: &http::Method,
@@ -78,6 +92,7 @@ impl RequestRecord {
             status: 200,
             decision: Decision::Allowed,
             error: None,
+            moderation: ModerationRecord::default(),
         }
     }
 }
@@ -106,8 +121,23 @@ impl Finisher {
         Self { state, record }
     }
 
-    fn finish(self, ending: Ending, output: Option<TextDigest>, usage: Option<Usage>) {
+    fn finish(
+        self,
+        ending: Ending,
+        output: Option<TextDigest>,
+        usage: Option<Usage>,
+        moderated: Option<StreamModeration>,
+    ) {
         let Finisher { state, mut record } = self;
+        if let Some(moderated) = moderated {
+            if moderated.record.is_some() {
+                record.moderation.output = moderated.record;
+            }
+            if moderated.blocked {
+                record.decision = Decision::Blocked;
+                record.error = Some("content_filter");
+            }
+        }
         state.metrics.in_flight.dec();
         match ending {
             Ending::Complete => {}
@@ -189,6 +219,8 @@ impl Finisher {
                 path: Some(record.path),
                 upstream: record.upstream,
                 error: record.error.map(str::to_owned),
+                moderation: (record.moderation != ModerationRecord::default())
+                    .then_some(record.moderation),
             }),
         };
         state.bus.publish(event);
@@ -204,7 +236,7 @@ fn millis(d: Duration) -> f64 {
 fn estimated_usage(record: &RequestRecord, output: Option<&TextDigest>) -> Option<Usage> {
     if record.upstream_started.is_none()
         || !record.endpoint.is_generation()
-        || record.decision != Decision::Allowed
+        || !matches!(record.decision, Decision::Allowed | Decision::Blocked)
     {
         return None;
     }
@@ -214,6 +246,13 @@ fn estimated_usage(record: &RequestRecord, output: Option<&TextDigest>) -> Optio
         completion_tokens: chars(output).div_ceil(4),
         estimated: true,
     })
+}
+
+/// What output moderation of a stream recorded.
+#[derive(Debug)]
+pub(crate) struct StreamModeration {
+    record: Option<SideRecord>,
+    blocked: bool,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -282,11 +321,18 @@ impl ResponseBody {
 
     fn end(&mut self, ending: Ending) {
         if let Some(finisher) = self.finisher.take() {
-            let (output, usage) = match self.relay.take() {
-                Some(relay) => (relay.output.finish(), relay.usage),
-                None => (self.output.take(), self.usage.take()),
+            let (output, usage, moderated) = match self.relay.take() {
+                Some(relay) => (
+                    relay.output.finish(),
+                    relay.usage,
+                    relay.guard.map(|g| StreamModeration {
+                        record: g.record,
+                        blocked: g.blocked,
+                    }),
+                ),
+                None => (self.output.take(), self.usage.take(), None),
             };
-            finisher.finish(ending, output, usage);
+            finisher.finish(ending, output, usage, moderated);
         }
     }
 }
@@ -345,6 +391,14 @@ impl Body for ResponseBody {
                                     Some(relay) => relay.push(&data),
                                     None => data,
                                 };
+                                if this.relay.as_ref().is_some_and(SseRelay::is_cut) {
+                                    // Moderation ended the answer: stop reading the
+                                    // upstream (dropping its body closes the connection)
+                                    // and send the ending.
+                                    this.idle = None;
+                                    this.source = Source::Ready(Some(out));
+                                    continue;
+                                }
                                 if out.is_empty() {
                                     continue;
                                 }

@@ -16,6 +16,7 @@ use axum::{
 use bulwark_bus::{EventBus, StoreWriter};
 use bulwark_config::{AuthStyle, Config, Upstream};
 use bulwark_identity::{Directory, KeyCache, KeyHasher, Pepper, PepperError};
+use bulwark_moderation::{Model, ModelError, RulePack, Scanner};
 use bulwark_sim::{SimConfig, Simulator};
 use bulwark_store::{SqliteStore, Store, StoreError};
 use http::{HeaderValue, StatusCode, header};
@@ -32,6 +33,7 @@ use crate::{
     client::PeerAddr,
     error::Rejection,
     metrics::Metrics,
+    moderate::Moderation,
     proxy,
     ratelimit::RateLimiter,
     state::{AppState, Settings},
@@ -60,6 +62,18 @@ pub enum StartError {
     Simulator(std::io::Error),
     #[error("cannot start a worker thread: {0}")]
     Worker(std::io::Error),
+    #[error("cannot read the moderation model `{}`: {source}", .path.display())]
+    ModelFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot build the moderation scanner: {0}")]
+    Scanner(String),
+    #[error("cannot load the moderation model `{}`: {source}", .path.display())]
+    Model {
+        path: std::path::PathBuf,
+        source: ModelError,
+    },
 }
 
 /// What shutdown did.
@@ -135,11 +149,61 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
     start_with_store(config, Arc::new(store)).await
 }
 
+/// Starts the gateway on the SQLite store in `config.server.data_dir`, moderating with
+/// `scanner` instead of the built-in (or configured) model and rules; the configured
+/// threshold overrides still apply. For tests that need a deterministic scanner.
+pub async fn start_with_scanner(
+    config: &Config,
+    scanner: Scanner,
+) -> Result<RunningGateway, StartError> {
+    let dir = config.server.data_dir.clone();
+    let store = tokio::task::spawn_blocking(move || SqliteStore::open(&dir))
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))??;
+    start_inner(config, Arc::new(store), Some(scanner)).await
+}
+
 /// Starts the gateway on the given store.
 pub async fn start_with_store(
     config: &Config,
     store: Arc<dyn Store>,
 ) -> Result<RunningGateway, StartError> {
+    start_inner(config, store, None).await
+}
+
+/// The scanner the configuration asks for: the built-in model, or the model file it
+/// names, with the built-in rule pack.
+pub fn configured_scanner(config: &Config) -> Result<Scanner, StartError> {
+    let Some(path) = &config.moderation.model else {
+        return Ok(Scanner::builtin());
+    };
+    let bytes = std::fs::read(path).map_err(|source| StartError::ModelFile {
+        path: path.clone(),
+        source,
+    })?;
+    let model = Model::from_bytes(&bytes).map_err(|source| StartError::Model {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(Scanner::new(model, RulePack::builtin()))
+}
+
+async fn start_inner(
+    config: &Config,
+    store: Arc<dyn Store>,
+    scanner: Option<Scanner>,
+) -> Result<RunningGateway, StartError> {
+    // The model is loaded first: a bad model file stops start-up before anything binds.
+    let scanner = match scanner {
+        Some(scanner) => scanner,
+        None => {
+            let config = config.clone();
+            // Off the event loop: building the model's tables takes a moment.
+            tokio::task::spawn_blocking(move || configured_scanner(&config))
+                .await
+                .map_err(|e| StartError::Scanner(e.to_string()))??
+        }
+    };
     let pepper = Pepper::load_or_create(&config.server.data_dir)?;
     let hasher = KeyHasher::new(&pepper);
     let keys = Arc::new(KeyCache::new(Arc::clone(&store), hasher.clone()).await?);
@@ -200,6 +264,7 @@ pub async fn start_with_store(
         );
     }
 
+    let metrics = Metrics::new();
     let state = Arc::new(AppState {
         settings: Settings {
             capture_text: config.events.capture_text,
@@ -215,7 +280,12 @@ pub async fn start_with_store(
         upstreams,
         bus: Arc::clone(&bus),
         writer_stats: Arc::clone(&writer_stats),
-        metrics: Metrics::new(),
+        moderation: Arc::new(Moderation::new(
+            &config.moderation,
+            scanner,
+            metrics.moderation.clone(),
+        )),
+        metrics,
         admin_token: config.admin.token.clone(),
         store,
         draining: Default::default(),

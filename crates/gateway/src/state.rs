@@ -8,7 +8,7 @@ use bulwark_identity::{Directory, KeyCache};
 use bulwark_store::Store;
 use ipnet::IpNet;
 
-use crate::{metrics::Metrics, ratelimit::RateLimiter, upstream::Upstreams};
+use crate::{metrics::Metrics, moderate::Moderation, ratelimit::RateLimiter, upstream::Upstreams};
 
 /// The request-path settings taken from the validated configuration.
 #[derive(Debug, Clone)]
@@ -31,6 +31,8 @@ pub(crate) struct AppState {
     pub(crate) bus: Arc<EventBus>,
     pub(crate) writer_stats: Arc<WriterStats>,
     pub(crate) metrics: Metrics,
+    /// Content moderation: scanner and policies.
+    pub(crate) moderation: Arc<Moderation>,
     pub(crate) admin_token: Option<Secret>,
     pub(crate) store: Arc<dyn Store>,
     /// Set when shutdown begins: `/readyz` fails so load balancers stop sending traffic.

@@ -12,8 +12,9 @@ use serde::{
 };
 
 /// Every piece of text in a JSON value, by OpenAI's conventions: a string is text; in an
-/// array every element is searched; in an object only `text` and `content` are searched
-/// (message contents, `{"type":"text","text":…}` parts, Responses API items). Numbers
+/// array every element is searched; in an object only `text`, `content` and `messages`
+/// are searched (message contents, `{"type":"text","text":…}` parts, Responses API
+/// items, the `{"messages": […]}` input of preference fine-tuning data). Numbers
 /// (token arrays), image parts, tool arguments and everything else are skipped.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Texts<'a>(pub(crate) Vec<Cow<'a, str>>);
@@ -92,7 +93,7 @@ impl<'v, 'de: 'a, 'a> Visitor<'de> for TextsVisitor<'v, 'a> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<Cow<'_, str>>()? {
-            if key == "text" || key == "content" {
+            if key == "text" || key == "content" || key == "messages" {
                 map.next_value_seed(Nested {
                     out: &mut *self.out,
                 })?;
@@ -185,11 +186,23 @@ pub(crate) struct ChoiceView<'a> {
     pub(crate) delta: Option<MessageView<'a>>,
     #[serde(borrow, default)]
     pub(crate) text: Option<Texts<'a>>,
+    #[serde(default)]
+    pub(crate) index: Option<u64>,
+    #[serde(borrow, default)]
+    pub(crate) finish_reason: Option<Cow<'a, str>>,
 }
 
 /// A whole response or a stream chunk of chat, completions, embeddings or Responses.
 #[derive(Debug, Deserialize)]
 pub(crate) struct ResponseView<'a> {
+    #[serde(borrow, default)]
+    pub(crate) id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub(crate) model: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub(crate) created: Option<serde_json::Number>,
+    #[serde(borrow, default)]
+    pub(crate) system_fingerprint: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub(crate) choices: Option<Vec<ChoiceView<'a>>>,
     #[serde(default)]
@@ -203,9 +216,9 @@ pub(crate) struct ResponseView<'a> {
     /// Responses API stream: the text delta.
     #[serde(borrow, default)]
     pub(crate) delta: Option<Texts<'a>>,
-    /// Responses API stream: the response inside `response.completed`.
-    #[serde(default)]
-    pub(crate) response: Option<NestedResponseView>,
+    /// Responses API stream: the response inside `response.created`, `response.completed`…
+    #[serde(borrow, default)]
+    pub(crate) response: Option<NestedResponseView<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -223,9 +236,15 @@ pub(crate) struct OutputPartView<'a> {
 }
 
 #[derive(Debug, Deserialize)]
-pub(crate) struct NestedResponseView {
+pub(crate) struct NestedResponseView<'a> {
     #[serde(default)]
     pub(crate) usage: Option<UsageView>,
+    #[serde(borrow, default)]
+    pub(crate) id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub(crate) model: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub(crate) created_at: Option<serde_json::Number>,
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ use bulwark_core::{Account, AccountId, Event, KeyHash, KeyId, KeyRecord, Tenant,
 use parking_lot::Mutex;
 use rusqlite::Connection;
 
-use self::{checkpoint::Checkpointer, events::NewEvent, pool::Readers, schema::Role};
+use self::{checkpoint::Checkpointer, events::NewEvents, pool::Readers, schema::Role};
 use crate::{
     EventQuery, EventRow, KeyFilter, StatusChange, StatusChangeOutcome, Store, StoreError,
     StoredKey,
@@ -89,9 +89,7 @@ impl SqliteStore {
         // If the caller stops waiting, the operation still finishes (or rolls back) as a
         // whole: a transaction is never cut in half.
         tokio::task::spawn_blocking(move || {
-            let result = op(&mut inner.writer.lock());
-            inner.checkpointer.wake();
-            result
+            inner.checkpointer.write(|| op(&mut inner.writer.lock()))
         })
         .await
         .map_err(|err| StoreError::Backend(format!("store task failed: {err}")))?
@@ -163,7 +161,7 @@ impl Store for SqliteStore {
 
     async fn create_account(&self, account: &Account, event: &Event) -> Result<(), StoreError> {
         let account = account.clone();
-        let event = NewEvent::new(event)?;
+        let event = NewEvents::one(event)?;
         self.write(move |conn| accounts::create_account(conn, &account, &event))
             .await
     }
@@ -182,7 +180,7 @@ impl Store for SqliteStore {
 
     async fn create_key(&self, key: &StoredKey, event: &Event) -> Result<KeyRecord, StoreError> {
         let key = key.clone();
-        let event = NewEvent::new(event)?;
+        let event = NewEvents::one(event)?;
         self.write(move |conn| keys::create(conn, &key, &event))
             .await
     }
@@ -229,12 +227,9 @@ impl Store for SqliteStore {
         if events.is_empty() {
             return Ok(0);
         }
-        // Serialized here because the blocking task needs owned data: the JSON line is
+        // Serialized here because the blocking task needs owned data: the JSON lines are
         // that copy, made once.
-        let rows = events
-            .iter()
-            .map(NewEvent::new)
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = NewEvents::new(events)?;
         self.write(move |conn| events::append(conn, &rows)).await
     }
 

@@ -146,3 +146,39 @@ fn logs_go_to_stderr_in_the_format_asked_for() {
     let run = other.ok(&["tenants", "list", "--config", file.to_str().unwrap()]);
     assert!(run.stderr.is_empty(), "{run}");
 }
+
+#[test]
+fn moderation_defaults_are_shown_and_a_section_must_state_its_fail_mode() {
+    let sandbox = Sandbox::new();
+    let run = check(&sandbox, &[], &[]);
+    assert_eq!(run.code, 0, "{run}");
+    for line in [
+        "[moderation]",
+        "from = \"built-in default\"",
+        "fail_mode = \"closed\"",
+        "\"cyber/phishing\" = \"block\"",
+    ] {
+        assert!(run.stdout.contains(line), "missing {line}: {run}");
+    }
+
+    let file = sandbox.path().join("bulwark.toml");
+    std::fs::write(
+        &file,
+        "version = 1\n[moderation]\n[moderation.policy]\ncyber = \"allow\"\n",
+    )
+    .unwrap();
+    check(&sandbox, &[], &[]).fails_with(2, "moderation.fail_mode");
+    // The environment can state it, like any other setting.
+    let run = check(&sandbox, &[], &[("BULWARK_MODERATION__FAIL_MODE", "open")]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(
+        run.stdout.contains("\"cyber/malware\" = \"allow\""),
+        "{run}"
+    );
+
+    // The example file is valid and means what no section means.
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bulwark.example.toml");
+    let run = check(&sandbox, &["--config", example], &[]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stdout.contains("from = \"configuration\""), "{run}");
+}

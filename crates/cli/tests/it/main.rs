@@ -14,5 +14,6 @@ mod config;
 mod events;
 mod management;
 mod python;
+mod scan;
 mod serve;
 mod support;

@@ -4,6 +4,7 @@ use bulwark_config::{Config, RawConfig, RawUpstream};
 use bulwark_core::Event;
 use bulwark_gateway::RunningGateway;
 use bulwark_identity::NewKey;
+use bulwark_moderation::Scanner;
 use bulwark_sim::{SimConfig, Simulator};
 use bulwark_store::{EventQuery, SqliteStore, Store};
 use tempfile::TempDir;
@@ -19,6 +20,10 @@ pub(crate) struct Harness {
     pub base: String,
     pub secret: String,
     pub key_id: String,
+    pub tenant_id: String,
+    /// The validated configuration the gateway runs with, and its scanner, for restarts.
+    config: Config,
+    scanner: Option<Scanner>,
 }
 
 /// Options a test may change before the gateway starts.
@@ -30,6 +35,8 @@ pub(crate) struct Setup {
     pub upstream: RawUpstream,
     /// Upstreams placed before the simulator's, so they win routing.
     pub before: Vec<RawUpstream>,
+    /// A scanner to moderate with instead of the built-in one.
+    pub scanner: Option<Scanner>,
 }
 
 pub(crate) async fn start() -> Harness {
@@ -52,6 +59,7 @@ pub(crate) async fn start_with(customise: impl FnOnce(&mut Setup)) -> Harness {
             ..Default::default()
         },
         before: Vec::new(),
+        scanner: None,
     };
     setup.raw.admin.token = Some(ADMIN_TOKEN.to_owned());
     setup.raw.events.flush_interval = Some("20ms".into());
@@ -73,13 +81,13 @@ pub(crate) async fn start_with(customise: impl FnOnce(&mut Setup)) -> Harness {
     raw.upstreams.push(upstream);
     let env = |name: &str| (name == "TEST_UPSTREAM_KEY").then(|| UPSTREAM_KEY.to_owned());
     let config = Config::from_raw(raw, &env).unwrap();
-    let gw = bulwark_gateway::start(&config).await.unwrap();
+    let gw = launch(&config, setup.scanner.clone()).await;
 
     let directory = gw.directory();
     let tenant = directory.create_tenant(Some("acme".into())).await.unwrap();
     let (account, _) = directory
         .create_account(bulwark_identity::NewAccount {
-            tenant: tenant.id,
+            tenant: tenant.id.clone(),
             name: Some("alice".into()),
             verification: bulwark_core::Verification::Email,
             client: Default::default(),
@@ -92,6 +100,9 @@ pub(crate) async fn start_with(customise: impl FnOnce(&mut Setup)) -> Harness {
     let created = directory.create_key(new_key).await.unwrap();
 
     Harness {
+        tenant_id: tenant.id.to_string(),
+        config,
+        scanner: setup.scanner,
         base: format!("http://{}", gw.local_addr()),
         gw: Some(gw),
         sim,
@@ -105,7 +116,36 @@ pub(crate) async fn start_with(customise: impl FnOnce(&mut Setup)) -> Harness {
     }
 }
 
+async fn launch(config: &Config, scanner: Option<Scanner>) -> RunningGateway {
+    match scanner {
+        Some(scanner) => bulwark_gateway::start_with_scanner(config, scanner)
+            .await
+            .unwrap(),
+        None => bulwark_gateway::start(config).await.unwrap(),
+    }
+}
+
 impl Harness {
+    /// Stops the gateway and starts it again on the same data (tenants, keys, events)
+    /// with the moderation configuration changed, e.g. to name a tenant created by the
+    /// first run.
+    pub(crate) async fn restart_with(&mut self, moderation: &str) {
+        if let Some(gw) = self.gw.take() {
+            gw.shutdown();
+            gw.wait().await;
+        }
+        let raw = bulwark_config::RawConfig {
+            version: Some(1),
+            moderation: Some(toml::from_str(moderation).unwrap()),
+            ..Default::default()
+        };
+        let parsed = Config::from_raw(&raw, &|_| None).unwrap();
+        self.config.moderation = parsed.moderation;
+        let gw = launch(&self.config, self.scanner.clone()).await;
+        self.base = format!("http://{}", gw.local_addr());
+        self.gw = Some(gw);
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -14,6 +14,7 @@ mod harness;
 mod admin;
 mod errors;
 mod events;
+mod moderation;
 mod proxying;
 mod ratelimit;
 mod robustness;

@@ -4,7 +4,7 @@ use bulwark_core::{Account, AccountId, Tenant, TenantId};
 use rusqlite::{Connection, Row, params};
 
 use super::{
-    events::{self, NewEvent},
+    events::{self, NewEvents},
     sql::{self, db_error, immediate, unique_or},
 };
 use crate::StoreError;
@@ -65,7 +65,7 @@ fn account_from_row(row: &Row<'_>) -> Result<Account, StoreError> {
 pub(super) fn create_account(
     conn: &mut Connection,
     account: &Account,
-    event: &NewEvent,
+    event: &NewEvents,
 ) -> Result<(), StoreError> {
     let tx = immediate(conn)?;
     if !sql::exists(

@@ -6,11 +6,22 @@
 //! process's writes instead, while the writer goes on. The writer keeps a high
 //! `wal_autocheckpoint` of its own as a safety net, so the WAL stays bounded if this
 //! thread falls behind or is gone.
+//!
+//! The thread waits for a pause in this process's writes before it checkpoints. Event
+//! batches come in bursts (the event writer flushes a few batches back to back, then
+//! sleeps), and a checkpoint that starts mid-burst can copy only what was committed when it
+//! started: the WAL then never empties, so it grows instead of starting over from its
+//! beginning, until the writer's safety net checkpoints inside a commit after all. Between
+//! bursts, a checkpoint copies everything, and the next write restarts the WAL.
 
 use std::{
     path::PathBuf,
-    sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel},
-    time::Duration,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+        mpsc::{Receiver, SyncSender, TrySendError, sync_channel},
+    },
+    time::{Duration, Instant},
 };
 
 use rusqlite::Connection;
@@ -18,15 +29,27 @@ use rusqlite::Connection;
 use super::schema::{Role, open_connection};
 use crate::StoreError;
 
-/// At most this often: each checkpoint ends with a sync of the database file, and a
-/// trickle of small writes should not cost a sync each. Short enough that a burst at full
-/// speed stays far below the writer's safety net between two checkpoints.
+/// At most this often: each checkpoint syncs the WAL and the database file, and copies
+/// every page written since the one before once, however many commits wrote it (index
+/// pages are rewritten by nearly every batch). Short enough that the WAL stays far below
+/// the writer's safety net at full speed.
 const MIN_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Wakes the checkpoint thread; the thread ends when this is dropped.
+/// No write for this long is a pause. Batches of a burst follow each other within a
+/// millisecond or two.
+const PAUSE: Duration = Duration::from_millis(10);
+
+/// Checkpoints anyway after waiting this long for a pause, so that a writer that never
+/// pauses still has its WAL copied back.
+const MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// Wakes the checkpoint thread and tells it when this process writes; the thread ends
+/// when this is dropped.
 #[derive(Debug)]
 pub(super) struct Checkpointer {
     wake: SyncSender<()>,
+    /// Write transactions started plus finished: odd while one runs.
+    writes: Arc<AtomicU64>,
 }
 
 impl Checkpointer {
@@ -34,13 +57,26 @@ impl Checkpointer {
         let conn = open_connection(&path, Role::Checkpointer)?;
         // One pending wake-up is enough: it covers every write before it.
         let (wake, wakeups) = sync_channel(1);
+        let writes = Arc::new(AtomicU64::new(0));
+        let seen = Arc::clone(&writes);
         std::thread::Builder::new()
             .name("bulwark-store-checkpoint".to_owned())
-            .spawn(move || run(&conn, &wakeups))
+            .spawn(move || run(&conn, &wakeups, &seen))
             .map_err(|err| {
                 StoreError::Backend(format!("cannot start the checkpoint thread: {err}"))
             })?;
-        Ok(Self { wake })
+        Ok(Self { wake, writes })
+    }
+
+    /// Runs `write`, one write transaction of this process, then asks for a checkpoint.
+    pub(super) fn write<T>(&self, write: impl FnOnce() -> T) -> T {
+        // Nothing in `write` panics (the crate denies it); if it did, the count would stay
+        // odd and checkpoints would only wait `MAX_WAIT` each.
+        self.writes.fetch_add(1, Ordering::AcqRel);
+        let result = write();
+        self.writes.fetch_add(1, Ordering::AcqRel);
+        self.wake();
+        result
     }
 
     /// Asks for a checkpoint soon; never blocks.
@@ -54,14 +90,30 @@ impl Checkpointer {
     }
 }
 
-fn run(conn: &Connection, wakeups: &Receiver<()>) {
+fn run(conn: &Connection, wakeups: &Receiver<()>, writes: &AtomicU64) {
     while wakeups.recv().is_ok() {
+        wait_for_pause(writes);
+        // The checkpoint covers the writes that woke the thread while it waited.
+        while wakeups.try_recv().is_ok() {}
         // PASSIVE never blocks the writer or readers; what it cannot copy yet (frames a
         // reader still needs) waits for the next round.
         if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %err, "WAL checkpoint failed");
         }
         std::thread::sleep(MIN_INTERVAL);
+    }
+}
+
+/// Returns once no write of this process has run for [`PAUSE`], or after [`MAX_WAIT`].
+fn wait_for_pause(writes: &AtomicU64) {
+    let deadline = Instant::now() + MAX_WAIT;
+    loop {
+        let before = writes.load(Ordering::Acquire);
+        std::thread::sleep(PAUSE);
+        let after = writes.load(Ordering::Acquire);
+        if (after == before && after.is_multiple_of(2)) || Instant::now() >= deadline {
+            return;
+        }
     }
 }
 

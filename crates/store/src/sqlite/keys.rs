@@ -10,7 +10,7 @@ use bulwark_core::{
 use rusqlite::{Connection, Row, params, params_from_iter};
 
 use super::{
-    events::{self, NewEvent},
+    events::{self, NewEvents},
     sql::{self, db_error, immediate, unique_or},
 };
 use crate::{KeyFilter, StatusChange, StatusChangeOutcome, StoreError, StoredKey};
@@ -79,7 +79,7 @@ fn check_account(conn: &Connection, record: &KeyRecord) -> Result<(), StoreError
 pub(super) fn create(
     conn: &mut Connection,
     key: &StoredKey,
-    event: &NewEvent,
+    event: &NewEvents,
 ) -> Result<KeyRecord, StoreError> {
     let record = &key.record;
     let tx = immediate(conn)?;
@@ -237,7 +237,7 @@ pub(super) fn set_status(
         version
     ])
     .map_err(db_error)?;
-    events::insert(&tx, &NewEvent::new(&event)?)?;
+    events::insert(&tx, &NewEvents::one(&event)?)?;
     tx.commit().map_err(db_error)?;
     Ok(StatusChangeOutcome {
         record: KeyRecord {

@@ -126,6 +126,7 @@ pub(crate) fn api_event(ts_ms: i64) -> Event {
             path: None,
             upstream: None,
             error: None,
+            moderation: None,
         }),
     }
 }

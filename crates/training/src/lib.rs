@@ -1,0 +1,107 @@
+//! Training and evaluation of Bulwark's moderation model (`bulwark model train|eval`).
+//!
+//! * [`data`] reads the shared data directory's corpora (and labelled JSONL files) into
+//!   labelled [`Example`]s, keeping only licence-clean sources for training;
+//! * [`prepare`] folds, deduplicates and splits them deterministically ([`Corpus`]);
+//! * [`train`] fits the model (one-vs-rest logistic regression over the scanner's own
+//!   windows and features), quantises and calibrates it;
+//! * [`eval`] measures a model through the scanner's scoring path: on the test split, on
+//!   sources it never saw, on planted requests, and per held-out source after retraining.
+//!
+//! Unlike the moderation crate this one does file I/O; the gateway never links it.
+
+pub mod calibrate;
+pub mod data;
+pub mod email;
+pub mod eval;
+pub mod labels;
+pub mod metrics;
+pub mod prepare;
+pub mod score;
+pub mod train;
+
+pub use crate::{
+    data::{DataError, Example, Labels, Licence},
+    prepare::{Corpus, Item, Split},
+    train::{TrainConfig, TrainReport},
+};
+
+use bulwark_moderation::{Model, ModelError};
+
+use crate::{prepare::Rng, train::Sample};
+
+/// Sources whose texts are requests (short prompts), as opposed to documents: these are
+/// the ones planted into long benign texts.
+fn is_request_source(source: &str) -> bool {
+    !source.starts_with("email/")
+        && !source.starts_with("bipia/")
+        && source != "jailbreak_llms"
+        && !source.starts_with("jailbreak_llms/")
+}
+
+/// Words of benign context around a planted request.
+pub const PLANT_CONTEXT_WORDS: usize = 200;
+
+/// Short requests of `items` planted into benign contexts drawn from `hosts`.
+pub fn planted(items: &[&Item], hosts: &[&Item], seed: u64) -> Vec<(String, Labels)> {
+    let short: Vec<&Item> = items
+        .iter()
+        .copied()
+        .filter(|i| {
+            !i.example.labels.is_benign()
+                && is_request_source(&i.example.source)
+                && i.folded.split_whitespace().count() <= 40
+        })
+        .collect();
+    prepare::plant(&short, hosts, PLANT_CONTEXT_WORDS, &mut Rng::new(seed))
+}
+
+/// Trains a model on `corpus`'s train split (calibrated on its dev split), leaving out
+/// every example from `exclude` sources (the by-source hold-out). Short harmful requests
+/// are also planted into long benign training texts (see [`prepare::plant`]).
+pub fn fit(
+    corpus: &Corpus,
+    config: &TrainConfig,
+    exclude: &[&str],
+) -> Result<(Model, TrainReport), ModelError> {
+    let keep = |i: &&Item| !exclude.contains(&i.example.source.as_str());
+    let train_items: Vec<&Item> = corpus.split(Split::Train).filter(keep).collect();
+    let dev_items: Vec<&Item> = corpus.split(Split::Dev).filter(keep).collect();
+    let train_planted = planted(&train_items, &benign(&train_items), config.seed);
+    let dev_planted = planted(&dev_items, &benign(&dev_items), config.seed ^ 0xdead);
+    let train: Vec<Sample<'_>> = train_items
+        .iter()
+        .map(|i| sample(i))
+        .chain(train_planted.iter().map(planted_sample))
+        .collect();
+    let dev: Vec<Sample<'_>> = dev_items
+        .iter()
+        .map(|i| sample(i))
+        .chain(dev_planted.iter().map(planted_sample))
+        .collect();
+    train::train(config, &train, &dev)
+}
+
+fn benign<'a>(items: &[&'a Item]) -> Vec<&'a Item> {
+    items
+        .iter()
+        .copied()
+        .filter(|i| i.example.labels.is_benign())
+        .collect()
+}
+
+fn sample(item: &Item) -> Sample<'_> {
+    Sample {
+        text: &item.example.text,
+        folded: &item.folded,
+        labels: item.example.labels,
+    }
+}
+
+fn planted_sample((text, labels): &(String, Labels)) -> Sample<'_> {
+    Sample {
+        text,
+        folded: text,
+        labels: *labels,
+    }
+}
