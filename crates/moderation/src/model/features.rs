@@ -270,61 +270,121 @@ impl Tokenizer {
     /// Emits the current token's feature buckets and starts the next token.
     #[inline]
     pub(crate) fn features(&mut self, config: &FeatureConfig, mut emit: impl FnMut(u32)) {
-        let len = usize::from(self.len);
-        let token = self.buf.get(1..=len).unwrap_or_default();
-        let seed = FNV_OFFSET ^ config.seed;
-        let shift = 64 - u32::from(config.bucket_bits);
-        let bucket = |h: u64| (mix(h) >> shift) as u32;
+        // In the order training has always seen them: unigram, bigram, byte n-grams.
+        if let Some(ended) = self.end(config) {
+            emit(bucket(config, ended.unigram));
+            if let Some(bigram) = ended.bigram {
+                emit(bigram);
+            }
+            self.ngrams(config, &mut emit);
+        }
+        self.reset();
+    }
 
-        let unigram = fnv(seed ^ TAG_UNIGRAM, token);
-        // A token that repeats the one before it adds no evidence: "word word word …"
-        // would otherwise add the same weights once per repetition, and a run of one
-        // token could reach any score. It still counts as a token (for windows), and the
-        // run's first token keeps its features.
+    /// Ends the current token: its unigram hash and its bigram with the token before, or
+    /// `None` when it repeats the token before it. A token that repeats the one before it
+    /// adds no evidence: "word word word …" would otherwise add the same weights once per
+    /// repetition, and a run of one token could reach any score. It still counts as a
+    /// token (for windows), and the run's first token keeps its features.
+    ///
+    /// The token's bytes stay readable ([`Tokenizer::token`], [`Tokenizer::own_features`])
+    /// until [`Tokenizer::reset`].
+    #[inline]
+    pub(crate) fn end(&mut self, config: &FeatureConfig) -> Option<Ended> {
+        let seed = FNV_OFFSET ^ config.seed;
+        let unigram = fnv(seed ^ TAG_UNIGRAM, self.token());
         if self.prev == Some(unigram) {
-            self.len = 0;
-            self.open = false;
+            return None;
+        }
+        let bigram = match self.prev {
+            Some(prev) if config.bigrams => {
+                Some(bucket(config, prev.rotate_left(23) ^ unigram ^ TAG_BIGRAM))
+            }
+            _ => None,
+        };
+        self.prev = Some(unigram);
+        Some(Ended { unigram, bigram })
+    }
+
+    /// The kept bytes of the current token (digits folded).
+    #[inline]
+    pub(crate) fn token(&self) -> &[u8] {
+        self.buf.get(1..=usize::from(self.len)).unwrap_or_default()
+    }
+
+    /// Emits the features that depend on the current token alone: its unigram (`unigram`
+    /// is [`Ended::unigram`]) and its byte n-grams; not the bigram, which depends on the
+    /// token before.
+    #[inline]
+    pub(crate) fn own_features(
+        &mut self,
+        config: &FeatureConfig,
+        unigram: u64,
+        mut emit: impl FnMut(u32),
+    ) {
+        emit(bucket(config, unigram));
+        self.ngrams(config, emit);
+    }
+
+    /// Emits the byte n-grams of `^token$`.
+    #[inline]
+    fn ngrams(&mut self, config: &FeatureConfig, mut emit: impl FnMut(u32)) {
+        let len = usize::from(self.len);
+        let seed = FNV_OFFSET ^ config.seed;
+        if config.char_max == 0 {
             return;
         }
-        emit(bucket(unigram));
-        if config.bigrams
-            && let Some(prev) = self.prev
-        {
-            emit(bucket(prev.rotate_left(23) ^ unigram ^ TAG_BIGRAM));
+        if let Some(end) = self.buf.get_mut(len + 1) {
+            *end = TOKEN_END;
         }
-        self.prev = Some(unigram);
+        let padded = len + 2;
+        let (lo, hi) = (
+            usize::from(config.char_min).max(1),
+            usize::from(config.char_max).min(8),
+        );
+        let base = seed ^ TAG_NGRAM;
+        for start in 0..padded.saturating_sub(lo - 1) {
+            // The n-grams starting here, read as one little-endian word and masked.
+            let word = self
+                .buf
+                .get(start..start + 8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(0, u64::from_le_bytes);
+            for n in lo..=hi.min(padded - start) {
+                let gram = word & (u64::MAX >> (64 - 8 * n));
+                emit(bucket(
+                    config,
+                    gram ^ base.wrapping_add(n as u64).wrapping_mul(FNV_PRIME),
+                ));
+            }
+        }
+        if let Some(end) = self.buf.get_mut(len + 1) {
+            *end = 0;
+        }
+    }
 
-        if config.char_max > 0 {
-            if let Some(end) = self.buf.get_mut(len + 1) {
-                *end = TOKEN_END;
-            }
-            let padded = len + 2;
-            let (lo, hi) = (
-                usize::from(config.char_min).max(1),
-                usize::from(config.char_max).min(8),
-            );
-            let base = seed ^ TAG_NGRAM;
-            for start in 0..padded.saturating_sub(lo - 1) {
-                // The n-grams starting here, read as one little-endian word and masked.
-                let word = self
-                    .buf
-                    .get(start..start + 8)
-                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                    .map_or(0, u64::from_le_bytes);
-                for n in lo..=hi.min(padded - start) {
-                    let gram = word & (u64::MAX >> (64 - 8 * n));
-                    emit(bucket(
-                        gram ^ base.wrapping_add(n as u64).wrapping_mul(FNV_PRIME),
-                    ));
-                }
-            }
-            if let Some(end) = self.buf.get_mut(len + 1) {
-                *end = 0;
-            }
-        }
+    /// Forgets the current token (not the previous one's hash): the next byte starts a
+    /// new token.
+    #[inline]
+    pub(crate) fn reset(&mut self) {
         self.len = 0;
         self.open = false;
     }
+}
+
+/// A token that ended and was not a repetition of the one before it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ended {
+    /// The token's unigram hash (before finishing into a bucket).
+    pub(crate) unigram: u64,
+    /// The bucket of its bigram with the token before, when there is one.
+    pub(crate) bigram: Option<u32>,
+}
+
+/// The bucket of a feature hash under `config`.
+#[inline]
+fn bucket(config: &FeatureConfig, h: u64) -> u32 {
+    (mix(h) >> (64 - u32::from(config.bucket_bits))) as u32
 }
 
 /// 64-bit FNV-1a of `bytes` from `basis`.

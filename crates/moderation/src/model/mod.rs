@@ -16,6 +16,7 @@
 //!
 //! The file format is in `format.rs`; the features and their hash in `features.rs`.
 
+mod cache;
 mod features;
 mod format;
 
@@ -27,7 +28,10 @@ use std::{
 use bulwark_core::{Category, Side};
 
 pub use self::features::FeatureConfig;
-use self::features::{MAX_OVERLAP, Tokenizer};
+use self::{
+    cache::{Own, TokenCache},
+    features::{MAX_OVERLAP, Tokenizer},
+};
 use crate::scan::Scores;
 
 /// Why a model file could not be loaded.
@@ -92,6 +96,8 @@ pub struct Model {
 }
 
 struct Inner {
+    /// Process-unique, for the token cache.
+    id: u64,
     name: String,
     config: FeatureConfig,
     heads: [Head; Category::COUNT],
@@ -177,6 +183,7 @@ impl Model {
         }
         Ok(Self {
             inner: Arc::new(Inner {
+                id: cache::next_model_id(),
                 name,
                 config,
                 heads,
@@ -215,6 +222,7 @@ impl Model {
         let inner = &*self.inner;
         Ok(Self {
             inner: Arc::new(Inner {
+                id: cache::next_model_id(),
                 name: inner.name.clone(),
                 config: inner.config,
                 heads,
@@ -240,11 +248,13 @@ impl Model {
     /// of feeding `a + b`, wherever the text is cut.
     pub fn feed(&self, state: &mut ModelState, folded: &str) {
         let config = &self.inner.config;
-        for &byte in folded.as_bytes() {
-            if state.tokenizer.push(config, byte) {
-                self.end_token(state);
+        TokenCache::with(|mut cache| {
+            for &byte in folded.as_bytes() {
+                if state.tokenizer.push(config, byte) {
+                    self.end_token(state, cache.as_deref_mut());
+                }
             }
-        }
+        });
     }
 
     /// The calibrated scores of everything fed so far (all zero before any token).
@@ -267,7 +277,7 @@ impl Model {
     pub fn logits(&self, state: &ModelState) -> Option<[f32; Category::COUNT]> {
         let mut state = state.clone();
         if state.tokenizer.pending() {
-            self.end_token(&mut state);
+            self.end_token(&mut state, None);
         }
         if state.tokens == 0 {
             return None;
@@ -292,7 +302,7 @@ impl Model {
 
     /// Ends the token in progress: closes the window that ends before it, opens the one
     /// that starts with it, and adds its features to every open window.
-    fn end_token(&self, state: &mut ModelState) {
+    fn end_token(&self, state: &mut ModelState, cache: Option<&mut TokenCache>) {
         let inner = &*self.inner;
         let config = &inner.config;
         let hop = u64::from(config.hop_tokens);
@@ -307,16 +317,45 @@ impl Model {
                 *slot = Window::default();
             }
         }
-        let mut sums = [0i32; Category::COUNT];
-        let mut features = 0u32;
-        state.tokenizer.features(config, |bucket| {
-            features += 1;
+        let add = |own: &mut Own, bucket: u32| {
+            own.features += 1;
             if let Some(row) = inner.weights.get(bucket as usize) {
-                for (sum, &w) in sums.iter_mut().zip(row) {
+                for (sum, &w) in own.sums.iter_mut().zip(row) {
                     *sum += i32::from(w);
                 }
             }
-        });
+        };
+        let mut token = Own::default();
+        let tokenizer = &mut state.tokenizer;
+        if let Some(ended) = tokenizer.end(config) {
+            let compute = |tokenizer: &mut Tokenizer| {
+                let mut own = Own::default();
+                tokenizer.own_features(config, ended.unigram, |bucket| add(&mut own, bucket));
+                own
+            };
+            token = match cache {
+                Some(cache) => {
+                    // The key is copied out so that `compute` may borrow the tokenizer.
+                    let bytes = tokenizer.token();
+                    let len = bytes.len();
+                    let mut key = [0u8; cache::CACHED_TOKEN_BYTES];
+                    match (key.get_mut(..len), bytes.get(..len)) {
+                        (Some(dst), Some(src)) => {
+                            dst.copy_from_slice(src);
+                            let key = key.get(..len).unwrap_or_default();
+                            cache.get_or_insert(inner.id, key, ended.unigram, || compute(tokenizer))
+                        }
+                        _ => compute(tokenizer),
+                    }
+                }
+                None => compute(tokenizer),
+            };
+            if let Some(bigram) = ended.bigram {
+                add(&mut token, bigram);
+            }
+        }
+        tokenizer.reset();
+        let Own { sums, features } = token;
         for window in state.windows.iter_mut().take(overlap as usize) {
             window.features += features;
             for (total, sum) in window.sums.iter_mut().zip(sums) {

@@ -355,3 +355,50 @@ fn builtin_model_does_not_flag_benign_prefixes() {
         }
     }
 }
+
+/// The logits of `text` scored token by token without the token cache: the reference the
+/// cached path must equal.
+fn logits_uncached(model: &Model, text: &str) -> Option<[f32; Category::COUNT]> {
+    let mut state = model.start();
+    for &byte in text.as_bytes() {
+        if state.tokenizer.push(model.config(), byte) {
+            model.end_token(&mut state, None);
+        }
+    }
+    model.logits(&state)
+}
+
+#[test]
+fn the_token_cache_changes_no_result() {
+    // Two models with different weights share this thread's cache; a text with repeated
+    // words, long tokens (not cached) and non-ASCII tokens is scored again and again.
+    let a = toy(small_config());
+    // Same config and hashes, other weights: only the model id tells their slots apart.
+    let negated = a
+        .inner
+        .weights
+        .iter()
+        .map(|row| row.map(i8::saturating_neg))
+        .collect();
+    let b = Model::from_parts("toy-2".to_owned(), small_config(), *a.heads(), negated).unwrap();
+    let text = "the cat saw the other cat near the supercalifragilisticexpialidocious \
+                tree, and the cat — kočka — ran; THE CAT ran 2024 times the cat";
+    for _ in 0..3 {
+        for model in [&a, &b] {
+            let mut state = model.start();
+            model.feed(&mut state, text);
+            assert_eq!(model.logits(&state), logits_uncached(model, text));
+        }
+    }
+    // A cold cache on another thread agrees too.
+    let cold = std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut state = a.start();
+            a.feed(&mut state, text);
+            a.logits(&state)
+        })
+        .join()
+        .unwrap()
+    });
+    assert_eq!(cold, logits_uncached(&a, text));
+}
