@@ -11,6 +11,7 @@
 //! the gateway do that around it.
 
 mod detector;
+mod ensemble;
 mod likelihood;
 mod memory;
 pub mod nab;
@@ -19,6 +20,7 @@ mod univariate;
 
 pub use crate::{
     detector::{Anomaly, Detector, Explanation, Point},
+    ensemble::{Ensemble, EnsembleParams},
     time::{Micros, format_nab_time, parse_nab_time},
     univariate::{Params, Univariate},
 };

@@ -316,6 +316,11 @@ impl LabelledSeries {
         self.points.iter().map(|p| p.inside)
     }
 
+    /// The detector's anomaly score of each point.
+    pub fn anomaly_scores(&self) -> impl Iterator<Item = f64> + '_ {
+        self.points.iter().map(|p| p.anomaly)
+    }
+
     /// Where each point lies.
     pub fn places(&self) -> impl Iterator<Item = Place> + '_ {
         self.points.iter().map(|p| p.place)

@@ -2,10 +2,10 @@
 
 use bulwark_detect::{Detector, Params, Point, Univariate};
 
-const FIVE_MINUTES: i64 = 300_000_000;
+pub(crate) const FIVE_MINUTES: i64 = 300_000_000;
 
 /// A deterministic "noisy" daily cycle: a linear congruential generator, no randomness.
-fn series(n: usize) -> Vec<Point> {
+pub(crate) fn series(n: usize) -> Vec<Point> {
     let mut state: u64 = 42;
     (0..n)
         .map(|i| {
@@ -22,9 +22,13 @@ fn series(n: usize) -> Vec<Point> {
         .collect()
 }
 
+/// The scores of a fresh `detector` over `points`.
+pub(crate) fn scores_of(mut detector: impl Detector, points: &[Point]) -> Vec<f64> {
+    points.iter().map(|p| detector.observe(*p).score).collect()
+}
+
 fn run(points: &[Point]) -> Vec<f64> {
-    let mut d = Univariate::default();
-    points.iter().map(|p| d.observe(*p).score).collect()
+    scores_of(Univariate::default(), points)
 }
 
 #[test]

@@ -12,5 +12,6 @@
 )]
 
 mod detector;
+mod ensemble;
 mod reference;
 mod scorer;
