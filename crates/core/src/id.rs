@@ -115,6 +115,44 @@ prefixed_id!(
     /// A usage or audit event.
     EventId, "evt_", "event"
 );
+prefixed_id!(
+    /// An alert raised by a detector. Derived from the triggering event, the detector and
+    /// the subject ([`AlertId::derive`]), never random, so a replay mints the same ids.
+    AlertId, "alr_", "alert"
+);
+
+impl EventId {
+    /// The 128 bits of the id's ULID body, when it is one (ids minted by Bulwark are);
+    /// lets a detector remember an event in 16 bytes.
+    pub fn ulid_bits(&self) -> Option<u128> {
+        let body = self.0.strip_prefix(Self::PREFIX)?;
+        ulid::Ulid::from_string(&body.to_ascii_uppercase())
+            .ok()
+            .map(u128::from)
+    }
+
+    /// The id whose ULID body has these bits.
+    pub fn from_ulid_bits(bits: u128) -> Self {
+        let ulid = ulid::Ulid::from(bits).to_string().to_ascii_lowercase();
+        Self(format!("{}{ulid}", Self::PREFIX))
+    }
+}
+
+impl AlertId {
+    /// The id of the alert `detector` raises about `subject` on `event`: `alr_`, the
+    /// event id's body (at most 26 characters: a ULID keeps alerts sorting by time), `_`
+    /// and 16 hex digits of SHA-256 over the three. Same inputs, same id.
+    pub fn derive(event: &EventId, detector: &str, subject: &str) -> Self {
+        let body = event
+            .as_str()
+            .strip_prefix(EventId::PREFIX)
+            .unwrap_or_default();
+        let head: String = body.chars().take(26).collect();
+        let digest = crate::sha256_hex(format!("{event}\n{detector}\n{subject}").as_bytes());
+        let tail = digest.get(..16).unwrap_or_default();
+        Self(format!("{}{head}_{tail}", Self::PREFIX))
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -138,6 +176,34 @@ mod tests {
         assert!(KeyId::parse(&format!("key_{}", "a".repeat(65))).is_err());
         let err = TenantId::parse("x").unwrap_err().to_string();
         assert!(err.contains("`ten_`"), "{err}");
+    }
+
+    #[test]
+    fn event_ids_round_trip_through_ulid_bits() {
+        let id = EventId::generate();
+        let bits = id.ulid_bits().unwrap();
+        assert_eq!(EventId::from_ulid_bits(bits), id);
+        assert_eq!(EventId::parse("evt_not-a-ulid").unwrap().ulid_bits(), None);
+    }
+
+    #[test]
+    fn alert_ids_are_derived_not_random() {
+        let event = EventId::parse("evt_01jdx7k3m0000000000000000a").unwrap();
+        let a = AlertId::derive(&event, "usage_spike", "key:key_1");
+        assert_eq!(a, AlertId::derive(&event, "usage_spike", "key:key_1"));
+        assert_ne!(a, AlertId::derive(&event, "usage_spike", "key:key_2"));
+        assert_ne!(
+            a,
+            AlertId::derive(&event, "new_infrastructure", "key:key_1")
+        );
+        assert!(
+            a.as_str().starts_with("alr_01jdx7k3m0000000000000000a_"),
+            "{a}"
+        );
+        assert_eq!(AlertId::parse(a.as_str()), Ok(a.clone()));
+        let long = EventId::parse(&format!("evt_{}", "x".repeat(64))).unwrap();
+        let id = AlertId::derive(&long, "d", "s");
+        assert!(AlertId::parse(id.as_str()).is_ok(), "{id}");
     }
 
     #[test]

@@ -14,3 +14,4 @@
 mod detector;
 mod reference;
 mod scorer;
+mod usage;
