@@ -107,6 +107,9 @@ impl CategoryCounts {
     }
 
     fn add(&mut self, f: &Features) {
+        if f.flagged_categories | f.blocked_categories == 0 {
+            return;
+        }
         for (i, (flagged, blocked)) in self.flagged.iter_mut().zip(&mut self.blocked).enumerate() {
             let bit = 1_u8 << i;
             if f.flagged_categories & bit != 0 {
