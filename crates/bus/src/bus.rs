@@ -73,7 +73,13 @@ impl EventBus {
     /// Adds a subscriber. Subscribe before publishing starts: events published earlier are
     /// not replayed.
     pub fn subscribe(&self, name: &'static str) -> Subscription {
-        let (tx, rx) = mpsc::channel(self.capacity);
+        self.subscribe_with_capacity(name, self.capacity)
+    }
+
+    /// Adds a subscriber whose queue holds `capacity` events rather than the bus's
+    /// default.
+    pub fn subscribe_with_capacity(&self, name: &'static str, capacity: usize) -> Subscription {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
         self.subscribers.write().push(Subscriber {
             name,
             tx,

@@ -58,6 +58,10 @@ pub(crate) enum Command {
     Keys(KeysCmd),
     /// Export and import stored events as JSON lines.
     Events(EventsCmd),
+    /// Export stored alerts as JSON lines.
+    Alerts(AlertsCmd),
+    /// Run exported events through the detectors, in event time, and write the alerts.
+    Replay(crate::replay::ReplayArgs),
     /// Scan text with the moderation scanner: JSON lines from a file, or plain text from
     /// stdin.
     Scan(ScanArgs),
@@ -83,7 +87,9 @@ impl Command {
             Command::Tenants(TenantsCmd { state, .. })
             | Command::Accounts(AccountsCmd { state, .. })
             | Command::Keys(KeysCmd { state, .. })
-            | Command::Events(EventsCmd { state, .. }) => (&state.config, None, &state.data_dir),
+            | Command::Events(EventsCmd { state, .. })
+            | Command::Alerts(AlertsCmd { state, .. }) => (&state.config, None, &state.data_dir),
+            Command::Replay(args) => (&args.config, None, &args.data_dir),
         };
         Some(LoadOptions {
             file: config.clone(),
@@ -302,18 +308,7 @@ pub(crate) struct EventsCmd {
 #[derive(Debug, Subcommand)]
 pub(crate) enum EventsAction {
     /// Write stored events as JSON lines, oldest first.
-    Export {
-        /// Only events at or after T: RFC 3339 (`2026-11-28T10:00:00Z`) or an age such as
-        /// `15m`, `24h`, `7d`
-        #[arg(long, value_name = "T", value_parser = parse_time)]
-        since: Option<Timestamp>,
-        /// Only events before T: RFC 3339 or an age
-        #[arg(long, value_name = "T", value_parser = parse_time)]
-        until: Option<Timestamp>,
-        /// Write to FILE instead of stdout (replaced only once the export succeeded)
-        #[arg(long, short, value_name = "FILE")]
-        output: Option<PathBuf>,
-    },
+    Export(ExportArgs),
     /// Read JSON-line events (as `export` writes them) into the store; all or nothing on
     /// a malformed line, events already present are skipped.
     Import {
@@ -321,6 +316,35 @@ pub(crate) enum EventsAction {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AlertsCmd {
+    #[command(flatten)]
+    pub(crate) state: StateArgs,
+    #[command(subcommand)]
+    pub(crate) action: AlertsAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AlertsAction {
+    /// Write stored alerts as JSON lines (schema v1), oldest first.
+    Export(ExportArgs),
+}
+
+/// `events export` and `alerts export`: a time window and a destination.
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    /// Only records at or after T: RFC 3339 (`2026-11-28T10:00:00Z`) or an age such as
+    /// `15m`, `24h`, `7d`
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    pub(crate) since: Option<Timestamp>,
+    /// Only records before T: RFC 3339 or an age
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    pub(crate) until: Option<Timestamp>,
+    /// Write to FILE instead of stdout (replaced only once the export succeeded)
+    #[arg(long, short, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
 }
 
 /// A clap parser for one of bulwark-core's closed string enums: lists the accepted values

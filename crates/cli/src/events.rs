@@ -15,10 +15,12 @@ use std::{
 use anyhow::{Context as _, bail};
 use bulwark_config::Config;
 use bulwark_core::{Event, Timestamp};
-use bulwark_store::{EventQuery, Store};
+use bulwark_store::{EventQuery, PageQuery, PageRow, SqliteStore, Store, StoreError};
 
 use crate::{
-    UsageError, context,
+    UsageError,
+    cli::ExportArgs,
+    context,
     output::{self, Progress},
 };
 
@@ -30,12 +32,25 @@ const IMPORT_BATCH: usize = 1000;
 /// the memory a corrupt file without newlines can take.
 const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
-pub(crate) async fn export(
+pub(crate) async fn export(config: &Config, args: &ExportArgs) -> anyhow::Result<()> {
+    export_pages(
+        config,
+        args,
+        "events",
+        async |store: &SqliteStore, query: &EventQuery| store.events_page(query).await,
+    )
+    .await
+}
+
+/// Writes every stored record (`what`: events, alerts) in the window of `args`, page by
+/// page as `fetch` reads them from the store, to stdout or to `--output`.
+pub(crate) async fn export_pages<Id: Clone>(
     config: &Config,
-    since: Option<Timestamp>,
-    until: Option<Timestamp>,
-    output: Option<&Path>,
+    args: &ExportArgs,
+    what: &str,
+    mut fetch: impl AsyncFnMut(&SqliteStore, &PageQuery<Id>) -> Result<Vec<PageRow<Id>>, StoreError>,
 ) -> anyhow::Result<()> {
+    let (since, until, output) = (args.since, args.until, args.output.as_deref());
     if let (Some(since), Some(until)) = (since, until)
         && since >= until
     {
@@ -45,60 +60,74 @@ pub(crate) async fn export(
         .into());
     }
     let store = context::open_store(config).await?;
+    let mut fetch = async |query: &PageQuery<Id>| fetch(&store, query).await;
     let (count, bytes) = match output {
         None => {
             let mut out = BufWriter::new(io::stdout());
-            let counted = write_events(&store, since, until, &mut out).await?;
+            let counted = write_pages(what, since, until, &mut out, &mut fetch).await?;
             out.flush()?;
             counted
         }
         Some(path) => {
-            // Written beside the target and renamed over it at the end: a failed export
-            // leaves no half-written file behind, and never clobbers an older one.
-            let dir = match path.parent() {
-                Some(parent) if !parent.as_os_str().is_empty() => parent,
-                _ => Path::new("."),
-            };
-            let temp = tempfile::NamedTempFile::new_in(dir)
-                .with_context(|| format!("cannot create a file in `{}`", dir.display()))?;
-            let mut out = BufWriter::new(temp);
-            let counted = write_events(&store, since, until, &mut out).await?;
-            let temp = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-            temp.as_file().sync_all()?;
-            temp.persist(path)
-                .with_context(|| format!("cannot write `{}`", path.display()))?;
+            let mut counted = (0, 0);
+            write_atomically(path, async |out| {
+                counted = write_pages(what, since, until, out, &mut fetch).await?;
+                Ok(())
+            })
+            .await?;
             counted
         }
     };
     let target = output.map_or_else(String::new, |path| format!(" to `{}`", path.display()));
     output::note(format_args!(
-        "exported {count} events{target} ({bytes} bytes)"
+        "exported {count} {what}{target} ({bytes} bytes)"
     ));
     Ok(())
 }
 
-/// Copies every stored event in the window to `out`, exactly as stored, one per line.
-/// Returns how many events and bytes were written.
-async fn write_events(
-    store: &dyn Store,
+/// Writes `path` through `write`, beside the target and renamed over it at the end: a
+/// failure leaves no half-written file behind, and never clobbers an older one.
+pub(crate) async fn write_atomically(
+    path: &Path,
+    write: impl AsyncFnOnce(&mut BufWriter<tempfile::NamedTempFile>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let temp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot create a file in `{}`", dir.display()))?;
+    let mut out = BufWriter::new(temp);
+    write(&mut out).await?;
+    let temp = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path)
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
+    Ok(())
+}
+
+/// Copies every stored record in the window to `out`, exactly as stored, one per line.
+/// Returns how many records and bytes were written.
+async fn write_pages<Id: Clone>(
+    what: &str,
     since: Option<Timestamp>,
     until: Option<Timestamp>,
     out: &mut impl Write,
+    fetch: &mut impl AsyncFnMut(&PageQuery<Id>) -> Result<Vec<PageRow<Id>>, StoreError>,
 ) -> anyhow::Result<(u64, u64)> {
     let mut progress = Progress::new(None, "exporting");
     let (mut count, mut bytes) = (0u64, 0u64);
     let mut after = None;
     loop {
-        let query = EventQuery {
+        let query = PageQuery {
             since,
             until,
             after,
             limit: EXPORT_PAGE,
         };
-        let page = store
-            .events_page(&query)
+        let page = fetch(&query)
             .await
-            .context("cannot read events")?;
+            .with_context(|| format!("cannot read {what}"))?;
         let Some(last) = page.last() else { break };
         after = Some((last.ts, last.id.clone()));
         for row in &page {
@@ -219,7 +248,7 @@ async fn append(
 }
 
 /// One line of input: `None` for a blank line, the event otherwise.
-fn parse_line(line: &[u8]) -> Result<Option<Event>, String> {
+pub(crate) fn parse_line(line: &[u8]) -> Result<Option<Event>, String> {
     let text = std::str::from_utf8(line).map_err(|e| format!("not UTF-8 ({e})"))?;
     if text.trim().is_empty() {
         return Ok(None);
@@ -227,13 +256,13 @@ fn parse_line(line: &[u8]) -> Result<Option<Event>, String> {
     Event::from_json(text).map(Some).map_err(|e| e.to_string())
 }
 
-enum Input {
+pub(crate) enum Input {
     File(File),
     Stdin(io::Stdin),
 }
 
 impl Input {
-    fn reader(&mut self) -> Box<dyn BufRead + '_> {
+    pub(crate) fn reader(&mut self) -> Box<dyn BufRead + '_> {
         match self {
             Input::File(file) => Box::new(BufReader::new(file)),
             Input::Stdin(stdin) => Box::new(stdin.lock()),
@@ -242,7 +271,7 @@ impl Input {
 }
 
 /// The input, its name for messages, and its size when known.
-fn open_input(path: &Path) -> anyhow::Result<(Input, String, Option<u64>)> {
+pub(crate) fn open_input(path: &Path) -> anyhow::Result<(Input, String, Option<u64>)> {
     if path == Path::new("-") {
         return Ok((Input::Stdin(io::stdin()), "standard input".to_owned(), None));
     }
@@ -257,14 +286,14 @@ fn open_input(path: &Path) -> anyhow::Result<(Input, String, Option<u64>)> {
 }
 
 /// Numbered lines without their `\n` / `\r\n`, each at most [`MAX_LINE_BYTES`].
-struct Lines<R> {
+pub(crate) struct Lines<R> {
     reader: R,
     buf: Vec<u8>,
     number: usize,
 }
 
 impl<R: BufRead> Lines<R> {
-    fn new(reader: R) -> Self {
+    pub(crate) fn new(reader: R) -> Self {
         Self {
             reader,
             buf: Vec::new(),
@@ -272,7 +301,7 @@ impl<R: BufRead> Lines<R> {
         }
     }
 
-    fn next(&mut self) -> anyhow::Result<Option<(usize, &[u8])>> {
+    pub(crate) fn next(&mut self) -> anyhow::Result<Option<(usize, &[u8])>> {
         self.buf.clear();
         let limit = MAX_LINE_BYTES as u64 + 1;
         let read = (&mut self.reader)

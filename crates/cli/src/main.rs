@@ -1,6 +1,7 @@
 //! `bulwark`, the command line of the Bulwark gateway: `serve` runs the OpenAI-compatible
 //! gateway, `config check` validates its configuration, `tenants` / `accounts` / `keys`
-//! manage who may call it, `events` exports and imports the usage trail, and
+//! manage who may call it, `events` exports and imports the usage trail, `alerts` exports
+//! what the detectors raised, `replay` runs exported events through the detectors, and
 //! `upstream-sim` runs the simulated model server on its own.
 //!
 //! This file only parses arguments, sets up logging, dispatches and maps errors to exit
@@ -14,6 +15,7 @@
 )]
 
 mod accounts;
+mod alerts;
 mod anomaly;
 mod cli;
 mod config_cmd;
@@ -23,6 +25,7 @@ mod keys;
 mod logging;
 mod model;
 mod output;
+mod replay;
 mod scan;
 mod serve;
 mod signal;
@@ -35,7 +38,7 @@ use anyhow::bail;
 use bulwark_config::Config;
 use clap::Parser;
 
-use crate::cli::{Cli, Command, ConfigAction, EventsAction};
+use crate::cli::{AlertsAction, Cli, Command, ConfigAction, EventsAction};
 
 /// mimalloc: the gateway allocates small, short-lived buffers per request from several
 /// threads; glibc's allocator spent a sixth of the gateway's CPU under load.
@@ -139,13 +142,13 @@ async fn run(command: Command, loaded: Option<(Config, Option<PathBuf>)>) -> any
         Command::Accounts(cmd) => accounts::run(&config, cmd.action).await,
         Command::Keys(cmd) => keys::run(&config, cmd.action).await,
         Command::Events(cmd) => match cmd.action {
-            EventsAction::Export {
-                since,
-                until,
-                output,
-            } => events::export(&config, since, until, output.as_deref()).await,
+            EventsAction::Export(args) => events::export(&config, &args).await,
             EventsAction::Import { file } => events::import(&config, &file).await,
         },
+        Command::Alerts(cmd) => match cmd.action {
+            AlertsAction::Export(args) => alerts::export(&config, &args).await,
+        },
+        Command::Replay(args) => replay::run(&config, &args).await,
     }
 }
 

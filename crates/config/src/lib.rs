@@ -7,6 +7,7 @@
 //! with secrets masked. Building runtime objects from a `Config` is the job of the crates
 //! that own them; this crate does no network I/O.
 
+mod detection;
 mod load;
 mod moderation;
 mod raw;
@@ -14,14 +15,15 @@ mod secret;
 mod validated;
 
 pub use crate::{
+    detection::{DetectionConfig, ModelPrice},
     load::{ENV_PREFIX, LoadError, LoadOptions, load},
     moderation::{
         Action, DEFAULT_MODERATION, FailMode, ModerationConfig, Policy, TenantModeration,
         ThresholdOverrides,
     },
     raw::{
-        RawAdmin, RawConfig, RawEvents, RawLog, RawModeration, RawPerSide, RawServer, RawSides,
-        RawSimulator, RawTenantModeration, RawUpstream,
+        RawAdmin, RawConfig, RawDetection, RawEvents, RawLog, RawModeration, RawPerSide, RawPrice,
+        RawServer, RawSides, RawSimulator, RawTenantModeration, RawUpstream,
     },
     secret::Secret,
     validated::{

@@ -30,6 +30,8 @@ pub struct RawConfig {
     /// both sides, `fail_mode = "closed"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moderation: Option<RawModeration>,
+    #[serde(default)]
+    pub detection: RawDetection,
 }
 
 /// `[server]`
@@ -201,4 +203,69 @@ pub enum RawPerSide<T> {
 pub struct RawSides<T> {
     pub input: Option<T>,
     pub output: Option<T>,
+}
+
+/// `[detection]`: usage analytics and anomaly detection on the live event stream (and in
+/// `bulwark replay`, which reads the same section). Alerts are documented in
+/// `docs/alerts.md`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDetection {
+    /// Run the detectors on the live event stream. Default `true`.
+    pub enabled: Option<bool>,
+    /// Most keys tracked at once; beyond it the coldest is forgotten. Default 100000.
+    /// `0` tracks none.
+    pub max_keys: Option<usize>,
+    /// Most accounts tracked at once. Default 100000.
+    pub max_accounts: Option<usize>,
+    /// Most tenants tracked at once. Default 10000.
+    pub max_tenants: Option<usize>,
+    /// Most client networks (/24, /48) tracked at once. Default 100000.
+    pub max_networks: Option<usize>,
+    /// An alert for a subject and detector suppresses the next ones for this long (event
+    /// time). Default `1h`.
+    pub dedup_window: Option<String>,
+    /// On start, the detectors relearn from the stored events of this last stretch,
+    /// raising no alerts from them. Default `24h`; `0s` starts with no history.
+    pub warmup: Option<String>,
+    /// Events the detection queue holds before it sheds (and counts) them. Default 65536.
+    pub queue: Option<usize>,
+    /// `bulwark replay`: how late (in event time) an event may come and still be put in
+    /// order. Default `10s`.
+    pub lateness: Option<String>,
+    /// SPOT's risk: the share of a subject's ordinary active minutes expected to cross its
+    /// spike threshold. Default `0.0001`.
+    pub risk: Option<f64>,
+    /// A spike is at least this many times the subject's expected rate. Default `4`.
+    pub spike_min_ratio: Option<f64>,
+    /// …and at least this many requests in the minute (`usage_spike`). Default 20.
+    pub spike_min_requests: Option<u32>,
+    /// …or tokens in the minute (`token_spike`). Default 20000.
+    pub spike_min_tokens: Option<u64>,
+    /// Active minutes of history before a subject's spikes are judged. Default 30.
+    pub min_active_minutes: Option<u32>,
+    /// A moderation burst has at least this many flagged requests in the last hour.
+    /// Default 5.
+    pub burst_min_flagged: Option<u32>,
+    /// …and at least this share of the subject's requests, in (0, 1]. Default `0.05`.
+    pub burst_min_share: Option<f64>,
+    /// New infrastructure is judged for subjects with at least this many requests…
+    /// Default 50.
+    pub infra_min_requests: Option<u32>,
+    /// …over at least this much event time. Default `24h`.
+    pub infra_min_age: Option<String>,
+    /// Model prices in US dollars per million tokens, for spend:
+    /// `"gpt-4o-mini" = { prompt = 0.15, completion = 0.6 }`. A name may end in `*`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prices: BTreeMap<String, RawPrice>,
+}
+
+/// One `[detection.prices]` entry.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrice {
+    /// US dollars per million prompt tokens. Default 0.
+    pub prompt: Option<f64>,
+    /// US dollars per million completion tokens. Default 0.
+    pub completion: Option<f64>,
 }

@@ -6,7 +6,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::{ModerationConfig, RawConfig, RawUpstream, Secret};
+use crate::{DetectionConfig, ModerationConfig, RawConfig, RawUpstream, Secret};
 
 /// One thing wrong with a configuration. Messages name the field as it is written in the
 /// file, e.g. "upstreams[1].base_url".
@@ -36,6 +36,7 @@ pub struct Config {
     pub upstreams: Vec<Upstream>,
     pub simulator: SimulatorConfig,
     pub moderation: ModerationConfig,
+    pub detection: DetectionConfig,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -326,6 +327,7 @@ impl Config {
         };
 
         let moderation = crate::moderation::validate(&mut errors, raw.moderation.as_ref());
+        let detection = crate::detection::validate(&mut errors, &raw.detection);
 
         if !errors.is_empty() {
             return Err(errors);
@@ -354,6 +356,7 @@ impl Config {
             upstreams,
             simulator,
             moderation,
+            detection,
         })
     }
 

@@ -115,6 +115,58 @@ prefixed_id!(
     /// A usage or audit event.
     EventId, "evt_", "event"
 );
+prefixed_id!(
+    /// An alert raised by a detector. Derived from the triggering event, the detector and
+    /// the subject ([`AlertId::derive`]), never random, so a replay mints the same ids.
+    AlertId, "alr_", "alert"
+);
+
+impl EventId {
+    /// The 128 bits of the id's ULID body, when it is one (ids minted by Bulwark are);
+    /// lets a detector remember an event in 16 bytes.
+    pub fn ulid_bits(&self) -> Option<u128> {
+        // Crockford base32, decoded by hand: this runs once per event in the detectors,
+        // and the ulid crate wants upper case (an allocation per event).
+        let body = self.0.strip_prefix(Self::PREFIX)?.as_bytes();
+        if body.len() != 26 || body.first().is_none_or(|b| *b > b'7') {
+            return None;
+        }
+        body.iter().try_fold(0_u128, |acc, b| {
+            let digit = match b.to_ascii_uppercase() {
+                c @ b'0'..=b'9' => c - b'0',
+                c @ b'A'..=b'H' => c - b'A' + 10,
+                b'J' | b'K' => b.to_ascii_uppercase() - b'J' + 18,
+                b'M' | b'N' => b.to_ascii_uppercase() - b'M' + 20,
+                b'P'..=b'T' => b.to_ascii_uppercase() - b'P' + 22,
+                b'V'..=b'Z' => b.to_ascii_uppercase() - b'V' + 27,
+                _ => return None,
+            };
+            Some((acc << 5) | u128::from(digit))
+        })
+    }
+
+    /// The id whose ULID body has these bits.
+    pub fn from_ulid_bits(bits: u128) -> Self {
+        let ulid = ulid::Ulid::from(bits).to_string().to_ascii_lowercase();
+        Self(format!("{}{ulid}", Self::PREFIX))
+    }
+}
+
+impl AlertId {
+    /// The id of the alert `detector` raises about `subject` on `event`: `alr_`, the
+    /// event id's body (at most 26 characters: a ULID keeps alerts sorting by time), `_`
+    /// and 16 hex digits of SHA-256 over the three. Same inputs, same id.
+    pub fn derive(event: &EventId, detector: &str, subject: &str) -> Self {
+        let body = event
+            .as_str()
+            .strip_prefix(EventId::PREFIX)
+            .unwrap_or_default();
+        let head: String = body.chars().take(26).collect();
+        let digest = crate::sha256_hex(format!("{event}\n{detector}\n{subject}").as_bytes());
+        let tail = digest.get(..16).unwrap_or_default();
+        Self(format!("{}{head}_{tail}", Self::PREFIX))
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -138,6 +190,48 @@ mod tests {
         assert!(KeyId::parse(&format!("key_{}", "a".repeat(65))).is_err());
         let err = TenantId::parse("x").unwrap_err().to_string();
         assert!(err.contains("`ten_`"), "{err}");
+    }
+
+    #[test]
+    fn event_ids_round_trip_through_ulid_bits() {
+        let id = EventId::generate();
+        let bits = id.ulid_bits().unwrap();
+        assert_eq!(EventId::from_ulid_bits(bits), id);
+        let upper = id
+            .as_str()
+            .strip_prefix("evt_")
+            .unwrap()
+            .to_ascii_uppercase();
+        assert_eq!(u128::from(ulid::Ulid::from_string(&upper).unwrap()), bits);
+        for i in [
+            0_u128,
+            1,
+            u128::MAX,
+            0x0123_4567_89ab_cdef_0123_4567_89ab_cdef,
+        ] {
+            assert_eq!(EventId::from_ulid_bits(i).ulid_bits(), Some(i));
+        }
+        assert_eq!(EventId::parse("evt_not-a-ulid").unwrap().ulid_bits(), None);
+    }
+
+    #[test]
+    fn alert_ids_are_derived_not_random() {
+        let event = EventId::parse("evt_01jdx7k3m0000000000000000a").unwrap();
+        let a = AlertId::derive(&event, "usage_spike", "key:key_1");
+        assert_eq!(a, AlertId::derive(&event, "usage_spike", "key:key_1"));
+        assert_ne!(a, AlertId::derive(&event, "usage_spike", "key:key_2"));
+        assert_ne!(
+            a,
+            AlertId::derive(&event, "new_infrastructure", "key:key_1")
+        );
+        assert!(
+            a.as_str().starts_with("alr_01jdx7k3m0000000000000000a_"),
+            "{a}"
+        );
+        assert_eq!(AlertId::parse(a.as_str()), Ok(a.clone()));
+        let long = EventId::parse(&format!("evt_{}", "x".repeat(64))).unwrap();
+        let id = AlertId::derive(&long, "d", "s");
+        assert!(AlertId::parse(id.as_str()).is_ok(), "{id}");
     }
 
     #[test]

@@ -10,11 +10,14 @@
 //! The request path is a sequence of explicit phases in [`proxy`]; every response body
 //! publishes its event when it ends ([`record`]). Errors map to OpenAI-shaped bodies in
 //! one place ([`error`]). The admin API (`/admin/v1/`) and the operations endpoints
-//! (`/healthz`, `/readyz`, `/metrics`) live here too. Not here: storage (the store crate),
-//! key secrets (identity), the event pipeline (bus), configuration parsing (config).
+//! (`/healthz`, `/readyz`, `/metrics`) live here too, and so does the wiring of the live
+//! detectors ([`detection`]: a bus subscriber on a thread of its own). Not here: storage
+//! (the store crate), key secrets (identity), the event pipeline (bus), configuration
+//! parsing (config), what the detectors judge (detect).
 
 mod admin;
 mod client;
+mod detection;
 mod endpoint;
 mod enforce;
 mod error;
@@ -34,6 +37,7 @@ mod upstream;
 mod wire;
 
 pub use crate::{
+    detection::{DetectionStats, engine_config},
     server::{
         RunningGateway, ShutdownReport, StartError, configured_scanner, start, start_with_scanner,
         start_with_store,

@@ -13,7 +13,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{any, get},
 };
-use bulwark_bus::{EventBus, StoreWriter};
+use bulwark_bus::{AlertBus, EventBus, StoreWriter};
 use bulwark_config::{AuthStyle, Config, Upstream};
 use bulwark_identity::{Directory, KeyCache, KeyHasher, Pepper, PepperError};
 use bulwark_moderation::{Model, ModelError, RulePack, Scanner};
@@ -31,6 +31,7 @@ use tower::ServiceExt;
 use crate::{
     admin,
     client::PeerAddr,
+    detection::{self, DetectionStats},
     error::Rejection,
     metrics::Metrics,
     moderate::Moderation,
@@ -43,6 +44,9 @@ use crate::{
 /// How often the key cache reads the store's change feed. Key status changes made by any
 /// process reach every request path within this interval.
 const KEY_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How long shutdown waits for the detectors to finish their queue.
+const DETECTION_DRAIN: Duration = Duration::from_secs(10);
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +102,8 @@ pub struct RunningGateway {
     simulator: Option<(Simulator, SocketAddr)>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<ShutdownReport>,
+    alerts: Arc<AlertBus>,
+    detection: Arc<DetectionStats>,
 }
 
 impl RunningGateway {
@@ -109,6 +115,16 @@ impl RunningGateway {
     /// Tenant, account and key operations on the gateway's store.
     pub fn directory(&self) -> &Directory {
         &self.state.directory
+    }
+
+    /// The alerts the live detectors raise, as they are raised (after they are stored).
+    pub fn alerts(&self) -> &AlertBus {
+        &self.alerts
+    }
+
+    /// The live detectors' counters.
+    pub fn detection(&self) -> &DetectionStats {
+        &self.detection
     }
 
     /// The built-in simulator and its address, when no upstream is configured.
@@ -251,6 +267,25 @@ async fn start_inner(
     let writer_stats = writer.stats();
     let writer_task = tokio::spawn(writer.run(bus.subscribe("store")));
 
+    // The detectors: a subscriber with its own queue and thread, off every request path.
+    let alerts = Arc::new(AlertBus::new(1024));
+    let detection_stats = Arc::new(DetectionStats::default());
+    let detection_done = if config.detection.enabled {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        detection::spawn(
+            &config.detection,
+            Arc::clone(&store),
+            bus.subscribe_with_capacity("detect", config.detection.queue),
+            Arc::clone(&alerts),
+            Arc::clone(&detection_stats),
+            done_tx,
+        )
+        .map_err(StartError::Worker)?;
+        Some(done_rx)
+    } else {
+        None
+    };
+
     let workers = config.server.workers.max(1);
     let (listeners, addr) =
         bind_listeners(config.server.listen, workers).map_err(|source| StartError::Bind {
@@ -321,6 +356,12 @@ async fn start_inner(
         if let Err(error) = writer_task.await {
             tracing::error!(%error, "event writer task failed");
         }
+        // The detectors finish the queued events and store their alerts, within bounds.
+        if let Some(done) = detection_done
+            && tokio::time::timeout(DETECTION_DRAIN, done).await.is_err()
+        {
+            tracing::warn!("detectors still busy at shutdown: their last alerts may be lost");
+        }
         let stats = bus.stats();
         let report = ShutdownReport {
             aborted_connections: aborted,
@@ -339,6 +380,8 @@ async fn start_inner(
         simulator,
         shutdown: shutdown_tx,
         task,
+        alerts,
+        detection: detection_stats,
     })
 }
 

@@ -1,4 +1,4 @@
-//! Bulwark's persistent state: tenants, accounts, API keys (as keyed hashes) and events,
+//! Bulwark's persistent state: tenants, accounts, API keys (as keyed hashes), events and alerts,
 //! behind the [`Store`] trait.
 //!
 //! [`SqliteStore`] (embedded, WAL mode) is the default; a PostgreSQL implementation will
@@ -14,5 +14,8 @@ mod store;
 pub use crate::{
     error::StoreError,
     sqlite::SqliteStore,
-    store::{EventQuery, EventRow, KeyFilter, StatusChange, StatusChangeOutcome, Store, StoredKey},
+    store::{
+        AlertQuery, AlertRow, EventQuery, EventRow, KeyFilter, PageQuery, PageRow, StatusChange,
+        StatusChangeOutcome, Store, StoredKey,
+    },
 };

@@ -9,10 +9,11 @@
 //! WAL back into the database file, so that no write waits for that either.
 //!
 //! Code map: `schema` opens connections and migrates, `pool` lends reader connections,
-//! `checkpoint` runs the WAL checkpoints, `accounts`, `keys` and `events` hold the SQL of
-//! their tables, `sql` maps errors and decodes rows.
+//! `checkpoint` runs the WAL checkpoints, `accounts`, `keys`, `events` and `alerts` hold
+//! the SQL of their tables, `sql` maps errors and decodes rows.
 
 mod accounts;
+mod alerts;
 mod checkpoint;
 mod events;
 mod keys;
@@ -27,14 +28,14 @@ use std::{
 };
 
 use async_trait::async_trait;
-use bulwark_core::{Account, AccountId, Event, KeyHash, KeyId, KeyRecord, Tenant, TenantId};
+use bulwark_core::{Account, AccountId, Alert, Event, KeyHash, KeyId, KeyRecord, Tenant, TenantId};
 use parking_lot::Mutex;
 use rusqlite::Connection;
 
 use self::{checkpoint::Checkpointer, events::NewEvents, pool::Readers, schema::Role};
 use crate::{
-    EventQuery, EventRow, KeyFilter, StatusChange, StatusChangeOutcome, Store, StoreError,
-    StoredKey,
+    AlertQuery, AlertRow, EventQuery, EventRow, KeyFilter, StatusChange, StatusChangeOutcome,
+    Store, StoreError, StoredKey,
 };
 
 /// The SQLite store. Cheap to clone: clones share the connections.
@@ -236,5 +237,18 @@ impl Store for SqliteStore {
     async fn events_page(&self, query: &EventQuery) -> Result<Vec<EventRow>, StoreError> {
         let query = query.clone();
         self.read(move |conn| events::page(conn, &query)).await
+    }
+
+    async fn append_alerts(&self, alerts: &[Alert]) -> Result<usize, StoreError> {
+        if alerts.is_empty() {
+            return Ok(0);
+        }
+        let rows = alerts::NewAlerts::new(alerts);
+        self.write(move |conn| alerts::append(conn, &rows)).await
+    }
+
+    async fn alerts_page(&self, query: &AlertQuery) -> Result<Vec<AlertRow>, StoreError> {
+        let query = query.clone();
+        self.read(move |conn| alerts::page(conn, &query)).await
     }
 }

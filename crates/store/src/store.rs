@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use bulwark_core::{
-    Account, AccountId, Event, EventId, KeyHash, KeyId, KeyRecord, KeyStatus, Tenant, TenantId,
-    Timestamp,
+    Account, AccountId, Alert, AlertId, Event, EventId, KeyHash, KeyId, KeyRecord, KeyStatus,
+    Tenant, TenantId, Timestamp,
 };
 
 use crate::StoreError;
@@ -41,26 +41,36 @@ pub struct StatusChangeOutcome {
     pub event: Option<Event>,
 }
 
-/// A time window of stored events, read page by page in `(ts, id)` order.
+/// A time window of stored records (events, alerts), read page by page in `(ts, id)`
+/// order.
 #[derive(Debug, Clone)]
-pub struct EventQuery {
+pub struct PageQuery<Id> {
     /// Inclusive lower bound on `ts`.
     pub since: Option<Timestamp>,
     /// Exclusive upper bound on `ts`.
     pub until: Option<Timestamp>,
     /// Resume after this `(ts, id)` (the last row of the previous page).
-    pub after: Option<(Timestamp, EventId)>,
+    pub after: Option<(Timestamp, Id)>,
     /// Page size; implementations may cap it.
     pub limit: usize,
 }
 
-/// One stored event: its sort key and its JSON line exactly as it was written.
+/// One stored record: its sort key and its JSON line exactly as it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventRow {
+pub struct PageRow<Id> {
     pub ts: Timestamp,
-    pub id: EventId,
+    pub id: Id,
     pub json: String,
 }
+
+/// A window of stored events.
+pub type EventQuery = PageQuery<EventId>;
+/// One stored event.
+pub type EventRow = PageRow<EventId>;
+/// A window of stored alerts.
+pub type AlertQuery = PageQuery<AlertId>;
+/// One stored alert.
+pub type AlertRow = PageRow<AlertId>;
 
 /// Persistent state. Every method is safe to call concurrently from many tasks and from
 /// several processes sharing one database (the CLI while the server runs).
@@ -113,4 +123,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn append_events(&self, events: &[Event]) -> Result<usize, StoreError>;
     /// One page of stored events in `(ts, id)` order.
     async fn events_page(&self, query: &EventQuery) -> Result<Vec<EventRow>, StoreError>;
+
+    /// Appends alerts; an alert whose id is already stored is skipped (alert ids are
+    /// derived from what raised them, so a replay stores each alert once). Returns how
+    /// many were new.
+    async fn append_alerts(&self, alerts: &[Alert]) -> Result<usize, StoreError>;
+    /// One page of stored alerts in `(ts, id)` order.
+    async fn alerts_page(&self, query: &AlertQuery) -> Result<Vec<AlertRow>, StoreError>;
 }

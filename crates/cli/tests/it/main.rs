@@ -14,6 +14,7 @@ mod config;
 mod events;
 mod management;
 mod python;
+mod replay;
 mod scan;
 mod serve;
 mod support;

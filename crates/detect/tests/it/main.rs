@@ -15,3 +15,4 @@ mod detector;
 mod ensemble;
 mod reference;
 mod scorer;
+mod usage;

@@ -12,6 +12,7 @@
 mod harness;
 
 mod admin;
+mod detection;
 mod errors;
 mod events;
 mod moderation;

@@ -2,8 +2,8 @@
 
 use std::sync::LazyLock;
 
-use bulwark_core::{Event, EventBody, Timestamp};
-use rusqlite::{Connection, Statement, params};
+use bulwark_core::{Event, EventBody};
+use rusqlite::{Connection, Statement};
 
 use super::sql::{self, db_error, immediate, unique_or};
 use crate::{EventQuery, EventRow, StoreError};
@@ -208,46 +208,15 @@ const PAGE: &str = "SELECT ts_ms, id, json FROM events
 
 /// One page of events in `(ts, id)` order.
 pub(super) fn page(conn: &Connection, query: &EventQuery) -> Result<Vec<EventRow>, StoreError> {
-    let limit = query.limit.min(MAX_PAGE);
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let (after_ms, after_id) = lower_bound(query);
-    let until_ms = query.until.map_or(i64::MAX, Timestamp::unix_millis);
-    let mut stmt = conn.prepare_cached(PAGE).map_err(db_error)?;
-    sql::collect(
-        &mut stmt,
-        params![after_ms, after_id, until_ms, sql::to_i64(limit)],
-        |row| {
-            Ok(EventRow {
-                ts: sql::timestamp(row, 0, "events.ts_ms")?,
-                id: sql::parse(row, 1, "events.id")?,
-                json: sql::get(row, 2)?,
-            })
-        },
-    )
-}
-
-/// The exclusive `(ts_ms, id)` lower bound that means both `ts >= since` and
-/// `(ts, id) > after`.
-///
-/// `ts >= since` is `(ts, id) > (since, "")` because no id is empty; the tighter of the
-/// two tuples is the bound.
-fn lower_bound(query: &EventQuery) -> (i64, &str) {
-    let since = query
-        .since
-        .map_or((i64::MIN, ""), |since| (since.unix_millis(), ""));
-    match &query.after {
-        Some((ts, id)) => since.max((ts.unix_millis(), id.as_str())),
-        None => since,
-    }
+    sql::page(conn, PAGE, "events", query, MAX_PAGE)
 }
 
 #[cfg(test)]
 mod tests {
-    use bulwark_core::EventId;
+    use bulwark_core::{EventId, Timestamp};
+    use rusqlite::params;
 
-    use super::*;
+    use super::{super::sql::lower_bound, *};
 
     fn query(since: Option<i64>, after: Option<(i64, &str)>) -> EventQuery {
         EventQuery {

@@ -13,7 +13,10 @@ use super::sql::{db_error, immediate};
 use crate::StoreError;
 
 /// The migrations, in order; the schema version is how many of them ran.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_alerts.sql"),
+];
 
 /// How long a statement waits for another connection's (or process's) lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -156,7 +159,7 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(tables, ["accounts", "events", "keys", "tenants"]);
+        assert_eq!(tables, ["accounts", "alerts", "events", "keys", "tenants"]);
     }
 
     #[test]

@@ -120,6 +120,55 @@ pub(super) fn corrupt(column: &str, err: impl Display) -> StoreError {
     StoreError::Corrupt(format!("`{column}`: {err}"))
 }
 
+/// The exclusive `(ts_ms, id)` lower bound of a page that means both `ts >= since` and
+/// `(ts, id) > after`.
+///
+/// `ts >= since` is `(ts, id) > (since, "")` because no id is empty; the tighter of the
+/// two tuples is the bound.
+pub(super) fn lower_bound<Id: AsRef<str>>(query: &crate::PageQuery<Id>) -> (i64, &str) {
+    let since = query
+        .since
+        .map_or((i64::MIN, ""), |since| (since.unix_millis(), ""));
+    match &query.after {
+        Some((ts, id)) => since.max((ts.unix_millis(), id.as_ref())),
+        None => since,
+    }
+}
+
+/// One page of a table with `ts_ms`, `id` and `json` columns, in `(ts, id)` order: `sql`
+/// selects those three with `(ts_ms, id) > (?1, ?2) AND ts_ms < ?3 … LIMIT ?4`; `table`
+/// names the columns in errors.
+pub(super) fn page<Id>(
+    conn: &Connection,
+    sql: &str,
+    table: &str,
+    query: &crate::PageQuery<Id>,
+    max_page: usize,
+) -> Result<Vec<crate::PageRow<Id>>, StoreError>
+where
+    Id: AsRef<str> + FromStr<Err: Display>,
+{
+    let limit = query.limit.min(max_page);
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let (after_ms, after_id) = lower_bound(query);
+    let until_ms = query.until.map_or(i64::MAX, Timestamp::unix_millis);
+    let mut stmt = conn.prepare_cached(sql).map_err(db_error)?;
+    let (ts_column, id_column) = (format!("{table}.ts_ms"), format!("{table}.id"));
+    collect(
+        &mut stmt,
+        rusqlite::params![after_ms, after_id, until_ms, to_i64(limit)],
+        |row| {
+            Ok(crate::PageRow {
+                ts: timestamp(row, 0, &ts_column)?,
+                id: parse(row, 1, &id_column)?,
+                json: get(row, 2)?,
+            })
+        },
+    )
+}
+
 /// A count or limit for SQLite, which has only signed integers.
 pub(super) fn to_i64(value: impl TryInto<i64>) -> i64 {
     value.try_into().unwrap_or(i64::MAX)

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
+mod alerts;
 mod bench;
 mod common;
 mod corrupt;

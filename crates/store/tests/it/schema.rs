@@ -17,7 +17,7 @@ async fn opening_twice_keeps_the_data_and_migrates_once() {
         .unwrap()
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2, "two migrations: initial, alerts");
 }
 
 #[tokio::test]
