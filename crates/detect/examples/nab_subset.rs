@@ -24,7 +24,7 @@
 use std::{collections::BTreeMap, fs, path::Path};
 
 use bulwark_detect::{
-    Anomaly, Detector, Ensemble, EnsembleParams, Point, Univariate,
+    Anomaly, Combine, Detector, Ensemble, EnsembleParams, Point, Univariate,
     nab::{self, Benchmark, LabelledSeries, Place, Windows},
 };
 
@@ -53,6 +53,15 @@ fn main() {
             "rest" => ensemble.rest = n(),
             "report" => ensemble.report = f(),
             "damp" => ensemble.damp = f(),
+            "rest_minutes" => ensemble.rest_time = v.parse::<i64>().unwrap() * 60_000_000,
+            "coarse_penalty" => ensemble.coarse_penalty = f(),
+            "combine" => {
+                ensemble.combine = match v {
+                    "larger" => Combine::Larger,
+                    "bonferroni" => Combine::Bonferroni,
+                    other => panic!("unknown combination `{other}`"),
+                }
+            }
             "block" => ensemble.blocks[0] = n(),
             "block2" => ensemble.blocks[1] = n(),
             "grid_warmup" => params.grid_warmup = n(),

@@ -16,8 +16,21 @@
 
 use crate::{
     detector::{Anomaly, Detector, Point},
+    likelihood::log_score,
+    time::Micros,
     univariate::{Params, Univariate},
 };
+
+/// How the channels' answers at one point become one answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Combine {
+    /// The channel with the higher score speaks.
+    Larger,
+    /// The smallest tail probability, multiplied by the number of channels that answered
+    /// (Bonferroni): several channels looking at the same moment must not multiply the
+    /// false alarms.
+    Bonferroni,
+}
 
 /// The ensemble's settings. [`EnsembleParams::FROZEN`] is the one set used everywhere.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,6 +48,14 @@ pub struct EnsembleParams {
     pub rest: usize,
     /// The factor applied to scores during a rest period.
     pub damp: f64,
+    /// If positive, the rest period lasts this long in event time (microseconds) instead
+    /// of `rest` points.
+    pub rest_time: Micros,
+    /// How the channels' answers are combined.
+    pub combine: Combine,
+    /// A coarse channel's tail probability is multiplied by this before it is compared
+    /// (1: as it is).
+    pub coarse_penalty: f64,
 }
 
 impl EnsembleParams {
@@ -52,6 +73,9 @@ impl EnsembleParams {
         report: 0.5,
         rest: 100,
         damp: 0.1,
+        rest_time: 0,
+        combine: Combine::Larger,
+        coarse_penalty: 1.0,
     };
 }
 
@@ -71,6 +95,8 @@ pub struct Ensemble {
     coarse: [Option<Coarse>; 2],
     /// Points left in the current rest period.
     resting: usize,
+    /// Event time at which a rest period counted in event time ends.
+    rest_until: Micros,
 }
 
 impl Ensemble {
@@ -87,6 +113,7 @@ impl Ensemble {
                 })
             }),
             resting: 0,
+            rest_until: Micros::MIN,
             params,
         }
     }
@@ -146,14 +173,50 @@ impl Detector for Ensemble {
 
     fn observe(&mut self, point: Point) -> Anomaly {
         let mut anomaly = self.fine.observe(point);
+        let mut answered = 1_u32;
+        let mut extreme = anomaly.explanation.new_extreme;
         for coarse in self.coarse.iter_mut().flatten() {
-            if let Some(a) = coarse.observe(point)
-                && a.score > anomaly.score
-            {
+            let Some(mut a) = coarse.observe(point) else {
+                continue;
+            };
+            answered += 1;
+            extreme |= a.explanation.new_extreme;
+            if self.params.coarse_penalty != 1.0 && !a.explanation.learning {
+                a.explanation.tail_probability =
+                    (a.explanation.tail_probability * self.params.coarse_penalty).min(1.0);
+                let tail_score = log_score(a.explanation.tail_probability);
+                a.score = if a.explanation.new_extreme {
+                    tail_score.max(self.params.coarse.extreme_score)
+                } else {
+                    tail_score
+                };
+            }
+            let better = match self.params.combine {
+                Combine::Larger => a.score > anomaly.score,
+                Combine::Bonferroni => {
+                    a.explanation.tail_probability < anomaly.explanation.tail_probability
+                }
+            };
+            if better {
                 anomaly = a;
             }
         }
-        if self.resting > 0 {
+        if self.params.combine == Combine::Bonferroni && answered > 1 {
+            let tail = (anomaly.explanation.tail_probability * f64::from(answered)).min(1.0);
+            anomaly.explanation.tail_probability = tail;
+            let mut score = log_score(tail);
+            if extreme {
+                score = score.max(self.params.fine.extreme_score);
+            }
+            anomaly.score = score;
+        }
+        if self.params.rest_time > 0 {
+            if point.time < self.rest_until {
+                anomaly.score *= self.params.damp;
+            } else if anomaly.score >= self.params.report {
+                self.rest_until = point.time.saturating_add(self.params.rest_time);
+            }
+        } else if self.resting > 0 {
             self.resting -= 1;
             anomaly.score *= self.params.damp;
         } else if anomaly.score >= self.params.report {

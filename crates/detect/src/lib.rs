@@ -27,7 +27,7 @@ pub mod usage;
 
 pub use crate::{
     detector::{Anomaly, Detector, Explanation, Point},
-    ensemble::{Ensemble, EnsembleParams},
+    ensemble::{Combine, Ensemble, EnsembleParams},
     reorder::Reorder,
     time::{Micros, format_nab_time, parse_nab_time},
     univariate::{Params, Univariate},
