@@ -102,6 +102,7 @@ pub trait SubjectDetector: fmt::Debug + Send {
 
 /// The built-in detectors' memory per subject, and the deduplication table: 232 bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[repr(C)]
 pub struct Memory {
     pub requests: RateMemory,
     pub tokens: RateMemory,
@@ -112,12 +113,15 @@ pub struct Memory {
 
 /// A rate's robust baseline over the subject's active minutes, and its SPOT state.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[repr(C)]
 pub struct RateMemory {
+    /// Read on every event (first, so that it shares a cache line with the hot part of
+    /// the subject's statistics).
+    pub active_minutes: u32,
     /// Exponentially weighted mean of the per-minute value over active minutes, and of
     /// its absolute deviation from that mean.
     pub level: f32,
     pub deviation: f32,
-    pub active_minutes: u32,
     pub spot: Spot,
 }
 
@@ -212,7 +216,8 @@ impl SubjectDetector for RateSpike {
     fn observe(&self, view: &View<'_>, memory: &mut Memory) -> Option<Finding> {
         let settings = view.settings;
         let stats = view.stats;
-        let season = season_factor(stats, view.features);
+        // Computed only when needed: the profile is the cold part of a subject's state.
+        let season = || season_factor(stats, view.features);
         let memory = match self.0 {
             Rate::Requests => &mut memory.requests,
             Rate::Tokens => &mut memory.tokens,
@@ -223,7 +228,7 @@ impl SubjectDetector for RateSpike {
         if let Some(closed) = view.update.minute {
             let x = self.value(&closed.counts);
             if x > 0.0 {
-                let expected = f64::from(memory.level) * season;
+                let expected = f64::from(memory.level) * season();
                 let r = log2_ratio(x, expected);
                 let mature = memory.active_minutes >= settings.min_active_minutes;
                 if mature && r > memory.spot.threshold(SPOT_T, settings.risk) {
@@ -250,6 +255,7 @@ impl SubjectDetector for RateSpike {
         if x < floor {
             return None;
         }
+        let season = season();
         let expected = (f64::from(memory.level) * season).max(1.0);
         let z = memory.spot.threshold(SPOT_T, settings.risk);
         let r = log2_ratio(x, expected);

@@ -44,8 +44,10 @@ pub struct Closed {
     pub empty_after: u32,
 }
 
-/// The current and previous bucket of one horizon.
+/// The current and previous bucket of one horizon (`repr(C)`: the index and the current
+/// bucket, touched by every event, first).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct Rolling {
     /// Bucket index since the epoch (minutes, hours or days).
     pub index: u32,
@@ -179,26 +181,40 @@ impl Profile {
 }
 
 /// The subject's state. Size: `size_of::<SubjectState>()` (see
-/// [`SubjectState::BYTES`]), fixed.
+/// [`SubjectState::BYTES`]), fixed. `repr(C)` with the statistics first: their hot part
+/// starts the state, so an event touches a few adjacent cache lines.
 #[derive(Debug, Clone, PartialEq)]
+#[repr(C)]
 pub struct SubjectState {
     pub stats: SubjectStats,
     pub memory: super::detectors::Memory,
 }
 
 /// What every detector may read about a subject.
+///
+/// Laid out `repr(C)`, hot part first: the fields every event reads or writes (latest
+/// time, counts of the current buckets, inter-arrival statistics, recent infrastructure,
+/// sketches, the minute's first event: the first ~430 bytes, seven adjacent cache lines)
+/// and then the cold part, touched only when a bucket closes or a request is flagged
+/// (category counts, the hour-of-week profile).
 #[derive(Debug, Clone, PartialEq)]
+#[repr(C)]
 pub struct SubjectStats {
-    /// Event time of the first and of the latest request, ms since the epoch.
-    pub first_ms: i64,
+    /// Event time of the latest and of the first request, ms since the epoch.
     pub last_ms: i64,
-    /// Requests ever seen (saturating).
-    pub requests: u32,
+    pub first_ms: i64,
     pub minute: Rolling,
     pub hour: Rolling,
     pub day: Rolling,
-    pub hour_categories: CategoryCounts,
-    pub day_categories: CategoryCounts,
+    /// Requests ever seen (saturating).
+    pub requests: u32,
+    /// Exponentially weighted mean and variance of ln(seconds between requests).
+    pub gap_log_mean: f32,
+    pub gap_log_var: f32,
+    /// The last few ASNs, countries and networks (fingerprints) the subject used.
+    pub recent_asns: RecentSet<4>,
+    pub recent_countries: RecentSet<4>,
+    pub recent_networks: RecentSet<4>,
     /// Distinct client IPs, networks (/24 and /48), ASNs, countries, user agents, models.
     pub ips: Hll32,
     pub networks: Hll32,
@@ -206,18 +222,13 @@ pub struct SubjectStats {
     pub countries: Hll32,
     pub user_agents: Hll32,
     pub models: Hll32,
-    /// The last few ASNs, countries and networks (fingerprints) the subject used.
-    pub recent_asns: RecentSet<4>,
-    pub recent_countries: RecentSet<4>,
-    pub recent_networks: RecentSet<4>,
-    pub profile: Profile,
-    /// Exponentially weighted mean and variance of ln(seconds between requests).
-    pub gap_log_mean: f32,
-    pub gap_log_var: f32,
     /// The first event of the current minute and the first flagged event of the current
     /// hour (ULID bits; 0 = none), for the evidence of alerts.
     pub minute_first_event: [u8; 16],
     pub hour_first_flag: [u8; 16],
+    pub hour_categories: CategoryCounts,
+    pub day_categories: CategoryCounts,
+    pub profile: Profile,
 }
 
 /// What one event changed that detectors may care about.
