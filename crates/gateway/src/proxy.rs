@@ -73,9 +73,18 @@ enum Reply {
 
 /// The handler for every `/v1/*` request.
 pub(crate) async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let peer = request.extensions().get::<PeerAddr>().copied();
+    handle_from(state, peer, request).await
+}
+
+/// [`handle`] for a request whose peer address is known: the server's hot path.
+pub(crate) async fn handle_from(
+    state: Arc<AppState>,
+    peer: Option<PeerAddr>,
+    request: Request,
+) -> Response {
     let path = request.uri().path().to_owned();
     let endpoint = Endpoint::from_path(&path).unwrap_or(Endpoint::Other);
-    let peer = request.extensions().get::<PeerAddr>().copied();
     let client = client_of(peer, request.headers(), &state.settings.trusted_proxies);
     let mut record = RequestRecord::start(endpoint, request.method(), &path, client);
     let result = pipeline(&state, request, &mut record).await;

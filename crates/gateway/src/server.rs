@@ -2,6 +2,7 @@
 //! configuration, bind, accept connections, drain on shutdown, flush events.
 
 use std::{
+    convert::Infallible,
     net::SocketAddr,
     sync::{Arc, atomic::Ordering},
     time::Duration,
@@ -9,6 +10,7 @@ use std::{
 
 use axum::{
     Router,
+    body::Body,
     extract::{Request, State},
     response::{IntoResponse, Response},
     routing::{any, get},
@@ -23,7 +25,6 @@ use http::{HeaderValue, StatusCode, header};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::conn::auto,
-    service::TowerToHyperService,
 };
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 use tower::ServiceExt;
@@ -329,7 +330,10 @@ async fn start_inner(
     let mut rx = shutdown_rx.clone();
     tokio::spawn(keys.follow(KEY_POLL_INTERVAL, async move { stopped(&mut rx).await }));
 
-    let app = router(Arc::clone(&state));
+    let app = Routes {
+        state: Arc::clone(&state),
+        router: router(Arc::clone(&state)),
+    };
     let client_timeout = config.server.client_timeout;
     let grace = config.server.shutdown_timeout;
     let mut finished = Vec::with_capacity(workers);
@@ -397,6 +401,28 @@ fn simulated_upstream(addr: SocketAddr) -> Upstream {
         response_timeout: Duration::from_secs(300),
         idle_timeout: Duration::from_secs(120),
         stream_usage: true,
+    }
+}
+
+/// What a connection serves: `/v1/*` straight to the proxy (the hot path skips the
+/// router's matching, extensions and boxed futures), everything else through the router.
+#[derive(Clone)]
+struct Routes {
+    state: Arc<AppState>,
+    router: Router,
+}
+
+impl Routes {
+    async fn call(self, peer: SocketAddr, mut request: Request<hyper::body::Incoming>) -> Response {
+        if request.uri().path().starts_with("/v1/") {
+            return proxy::handle_from(self.state, Some(PeerAddr(peer)), request.map(Body::new))
+                .await;
+        }
+        request.extensions_mut().insert(PeerAddr(peer));
+        match self.router.oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
     }
 }
 
@@ -485,7 +511,7 @@ fn bind_listeners(
 fn run_worker(
     index: usize,
     listener: std::net::TcpListener,
-    app: Router,
+    app: Routes,
     shutdown: watch::Receiver<bool>,
     client_timeout: Duration,
     grace: Duration,
@@ -522,7 +548,7 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
 /// be closed by force when `grace` ran out.
 async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: Routes,
     mut shutdown: watch::Receiver<bool>,
     client_timeout: Duration,
     grace: Duration,
@@ -549,11 +575,11 @@ async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let app = app.clone().map_request(move |mut request: Request<hyper::body::Incoming>| {
-                    request.extensions_mut().insert(PeerAddr(peer));
-                    request
+                let app = app.clone();
+                let service = hyper::service::service_fn(move |request| {
+                    futures_util::FutureExt::map(app.clone().call(peer, request), Ok::<_, Infallible>)
                 });
-                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(app));
+                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection.into_owned());
                 connections.spawn(async move {
                     if let Err(error) = connection.await {
