@@ -174,6 +174,8 @@ pub struct RuleScratch {
     word_starts: Vec<usize>,
     /// `(rule, word, group)` per term occurrence.
     events: Vec<(usize, u32, u8)>,
+    /// One rule's `(word, group)` occurrences without its `unless` terms.
+    groups: Vec<(u32, u8)>,
     fired: Vec<bool>,
 }
 
@@ -389,13 +391,7 @@ impl RulePack {
     fn match_terms(&self, terms: &AhoCorasick, folded: &str, scratch: &mut RuleScratch) {
         let pack = &*self.inner;
         scratch.word_starts.clear();
-        let mut previous = ' ';
-        for (at, c) in folded.char_indices() {
-            if previous.is_whitespace() && !c.is_whitespace() {
-                scratch.word_starts.push(at);
-            }
-            previous = c;
-        }
+        word_starts(folded, &mut scratch.word_starts);
         scratch.events.clear();
         for found in terms.find_overlapping_iter(folded) {
             let Some(term) = pack.term_uses.get(found.pattern().as_usize()) else {
@@ -421,7 +417,7 @@ impl RulePack {
             let (events, tail) = rest.split_at(end);
             rest = tail;
             if let Some(rule) = pack.rules.get(rule_index)
-                && fires(rule, events)
+                && fires(rule, events, &mut scratch.groups)
             {
                 mark(&mut scratch.fired, rule_index);
             }
@@ -431,15 +427,18 @@ impl RulePack {
 
 /// Whether `events` (one rule's term occurrences, sorted by word) hold every group within
 /// the rule's window with no `unless` term near.
-fn fires(rule: &Rule, events: &[(usize, u32, u8)]) -> bool {
+fn fires(rule: &Rule, events: &[(usize, u32, u8)], groups: &mut Vec<(u32, u8)>) -> bool {
     let mut counts = [0u32; MAX_GROUPS];
     let mut covered = 0usize;
     let mut lo = 0;
-    let groups: Vec<(u32, u8)> = events
-        .iter()
-        .filter(|e| e.2 != UNLESS)
-        .map(|e| (e.1, e.2))
-        .collect();
+    groups.clear();
+    groups.extend(
+        events
+            .iter()
+            .filter(|e| e.2 != UNLESS)
+            .map(|e| (e.1, e.2)),
+    );
+    let groups = &*groups;
     for hi in 0..groups.len() {
         let Some(&(hi_word, hi_group)) = groups.get(hi) else {
             break;
@@ -495,6 +494,30 @@ fn parse_term(term: &str) -> Result<(String, bool), String> {
     Ok((normal, prefix))
 }
 
+/// Appends the byte offset of every word of `text` (a run of non-whitespace) to `out`.
+/// ASCII bytes are classified without decoding; only non-ASCII characters are decoded.
+fn word_starts(text: &str, out: &mut Vec<usize>) {
+    let bytes = text.as_bytes();
+    let mut previous_space = true;
+    let mut at = 0;
+    while let Some(&b) = bytes.get(at) {
+        let (space, len) = if b < 0x80 {
+            // `char::is_whitespace` for ASCII: tab to carriage return, and space.
+            (b == b' ' || (0x09..=0x0d).contains(&b), 1)
+        } else {
+            match text.get(at..).and_then(|rest| rest.chars().next()) {
+                Some(c) => (c.is_whitespace(), c.len_utf8()),
+                None => (false, 1),
+            }
+        };
+        if previous_space && !space {
+            out.push(at);
+        }
+        previous_space = space;
+        at += len;
+    }
+}
+
 fn starts_word(text: &str, at: usize) -> bool {
     text.get(..at)
         .and_then(|before| before.chars().next_back())
@@ -511,6 +534,29 @@ fn ends_word(text: &str, at: usize) -> bool {
 mod tests {
     use super::*;
     use crate::normalize::{Normalizer, Scratch};
+
+    #[test]
+    fn word_starts_match_the_char_definition() {
+        for text in [
+            "",
+            "  two  words ",
+            "tab\tvt\x0bff\x0cnl\ncr\rend",
+            "nbsp\u{a0}here — ideographic\u{3000}space ünïcode",
+            "x",
+        ] {
+            let mut expected = Vec::new();
+            let mut previous = ' ';
+            for (at, c) in text.char_indices() {
+                if previous.is_whitespace() && !c.is_whitespace() {
+                    expected.push(at);
+                }
+                previous = c;
+            }
+            let mut got = Vec::new();
+            word_starts(text, &mut got);
+            assert_eq!(got, expected, "{text:?}");
+        }
+    }
 
     #[test]
     fn word_boundaries_become_ascii_and_other_escapes_stay() {
