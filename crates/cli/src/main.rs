@@ -22,6 +22,7 @@ mod events;
 mod keys;
 mod logging;
 mod model;
+mod model_semantic;
 mod output;
 mod scan;
 mod serve;
