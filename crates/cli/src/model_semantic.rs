@@ -415,7 +415,7 @@ pub(crate) fn train_plan(config: &Path, out: Option<&Path>) -> anyhow::Result<()
     if let Some(out) = out {
         plan.ngram_out = out.to_owned();
     }
-    let steps = Steps::new(if plan.semantic.is_some() { 5 } else { 4 });
+    let steps = Steps::new(if plan.semantic.is_some() { 6 } else { 4 });
     steps.step("reading the data");
     let corpus = Corpus::build(data::load_dir(&plan.data)?);
     steps.step("training the n-gram tier");
@@ -435,6 +435,16 @@ pub(crate) fn train_plan(config: &Path, out: Option<&Path>) -> anyhow::Result<()
             steps.step("training the semantic tier");
             let table = load_semantic(&sp.table)?;
             let (model, _) = fit_semantic(&corpus, &table, &sp.config, &[])?;
+            steps.step("fusing the tiers");
+            let fusion = loso::ship_fusion(
+                &corpus,
+                &ngram,
+                &model,
+                plan.ngram.seed,
+                plan.ngram.input,
+                plan.traffic_budget,
+            );
+            let model = model.with_fusion(fusion)?;
             let bytes = model.to_bytes();
             std::fs::write(&sp.out, &bytes)
                 .with_context(|| format!("cannot write `{}`", sp.out.display()))?;

@@ -51,7 +51,15 @@ fn model() -> SemanticModel {
             ..Head::zero(dim)
         })
         .collect();
-    SemanticModel::from_parts("synthetic".into(), vocab, table, Pooling::default(), heads).unwrap()
+    SemanticModel::from_parts(
+        "synthetic".into(),
+        vocab,
+        table,
+        Pooling::default(),
+        heads,
+        Vec::new(),
+    )
+    .unwrap()
 }
 
 fn prompt_1k() -> String {

@@ -10,13 +10,15 @@
 //! heads      u8 count (0, or one per category in documented order); per head:
 //!            dim × f32 weights, f32 bias, platt_a, platt_b, threshold_input,
 //!            threshold_output
+//! fusion     u8 count (0, or one per category); per category: f32 ngram, semantic,
+//!            bias, threshold_input, threshold_output
 //! checksum   u64      FNV-1a of every byte before it
 //! ```
 //!
 //! Every length is checked against what is left before anything is allocated.
 
 use crate::{
-    model::{Head, MAX_DIM, Pooling, SemanticError, Table},
+    model::{Fusion, Head, MAX_DIM, Pooling, SemanticError, Table},
     wordpiece::MAX_VOCAB,
 };
 
@@ -30,6 +32,7 @@ pub(crate) struct Parsed {
     pub(crate) table: Table,
     pub(crate) pooling: Pooling,
     pub(crate) heads: Vec<Head>,
+    pub(crate) fusion: Vec<Fusion>,
 }
 
 pub(crate) fn write(
@@ -38,6 +41,7 @@ pub(crate) fn write(
     table: &Table,
     pooling: Pooling,
     heads: &[Head],
+    fusion: &[Fusion],
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(table.values().len() + table.rows() * 4 + 300_000);
     out.extend_from_slice(MAGIC);
@@ -71,6 +75,18 @@ pub(crate) fn write(
             head.platt_b,
             head.threshold_input,
             head.threshold_output,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    out.push(fusion.len() as u8);
+    for f in fusion {
+        for v in [
+            f.ngram,
+            f.semantic,
+            f.bias,
+            f.threshold_input,
+            f.threshold_output,
         ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
@@ -190,6 +206,17 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, SemanticError> {
             threshold_output: r.f32()?,
         });
     }
+    let count = usize::from(r.u8()?);
+    let mut fusion = Vec::with_capacity(count.min(bulwark_core::Category::COUNT));
+    for _ in 0..count {
+        fusion.push(Fusion {
+            ngram: r.f32()?,
+            semantic: r.f32()?,
+            bias: r.f32()?,
+            threshold_input: r.f32()?,
+            threshold_output: r.f32()?,
+        });
+    }
     if !r.bytes.is_empty() {
         return Err(err("trailing bytes"));
     }
@@ -199,6 +226,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, SemanticError> {
         table,
         pooling,
         heads,
+        fusion,
     })
 }
 

@@ -23,6 +23,6 @@ pub mod model;
 pub mod wordpiece;
 
 pub use crate::{
-    model::{Head, Pooling, Scratch, SemanticError, SemanticModel, Table},
+    model::{Fusion, Head, Pooling, Scratch, SemanticError, SemanticModel, Table},
     wordpiece::WordPiece,
 };

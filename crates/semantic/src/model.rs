@@ -264,6 +264,47 @@ impl Head {
     }
 }
 
+/// How one category's semantic logit combines with the n-gram model's (trained alongside
+/// it): `p = sigmoid(ngram · ngram_logit + semantic · semantic_logit + bias)`, flagged at
+/// or above the side's threshold. Fitted on the dev split (see the model card).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fusion {
+    pub ngram: f32,
+    pub semantic: f32,
+    pub bias: f32,
+    pub threshold_input: f32,
+    pub threshold_output: f32,
+}
+
+impl Fusion {
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        let all = [
+            self.ngram,
+            self.semantic,
+            self.bias,
+            self.threshold_input,
+            self.threshold_output,
+        ];
+        if !all.iter().all(|v| v.is_finite()) {
+            return Err("a fusion value is not finite".to_owned());
+        }
+        if !(0.0..=1.0).contains(&self.threshold_input)
+            || !(0.0..=1.0).contains(&self.threshold_output)
+        {
+            return Err("fusion thresholds must be within [0, 1]".to_owned());
+        }
+        Ok(())
+    }
+
+    /// The fused probability of one category (logits are clamped to ±30 first, so a
+    /// text without tokens, whose logit is very negative, stays finite).
+    pub fn probability(&self, ngram_logit: f32, semantic_logit: f32) -> f32 {
+        let n = ngram_logit.clamp(-30.0, 30.0);
+        let s = semantic_logit.clamp(-30.0, 30.0);
+        sigmoid(self.ngram * n + self.semantic * s + self.bias)
+    }
+}
+
 /// Per-text buffers, owned by the caller and reused.
 #[derive(Debug, Default, Clone)]
 pub struct Scratch {
@@ -295,6 +336,7 @@ struct Inner {
     table: Table,
     pooling: Pooling,
     heads: Vec<Head>,
+    fusion: Vec<Fusion>,
     /// Row `v` projected onto every head: `w_c · row_v`.
     projected: Vec<[f32; C]>,
 }
@@ -318,6 +360,7 @@ impl SemanticModel {
         table: Table,
         pooling: Pooling,
         heads: Vec<Head>,
+        fusion: Vec<Fusion>,
     ) -> Result<Self, SemanticError> {
         let bad = |m: String| SemanticError::Format(m);
         if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
@@ -341,6 +384,16 @@ impl SemanticModel {
             head.validate(table.dim())
                 .map_err(|m| bad(format!("`{category}`: {m}")))?;
         }
+        if !fusion.is_empty() && (fusion.len() != C || heads.is_empty()) {
+            return Err(bad(format!(
+                "{} fusion rows for {C} categories",
+                fusion.len()
+            )));
+        }
+        for (f, category) in fusion.iter().zip(Category::ALL) {
+            f.validate()
+                .map_err(|m| bad(format!("`{category}`: {m}")))?;
+        }
         let tokenizer = WordPiece::new(&vocab)?;
         let projected = project(&table, &heads);
         Ok(Self {
@@ -351,6 +404,7 @@ impl SemanticModel {
                 table,
                 pooling,
                 heads,
+                fusion,
                 projected,
             }),
         })
@@ -365,16 +419,17 @@ impl SemanticModel {
             parsed.table,
             parsed.pooling,
             parsed.heads,
+            parsed.fusion,
         )
     }
 
     /// The file's bytes: `from_bytes(&m.to_bytes())` is `m` again.
     pub fn to_bytes(&self) -> Vec<u8> {
         let i = &*self.inner;
-        format::write(&i.name, &i.vocab, &i.table, i.pooling, &i.heads)
+        format::write(&i.name, &i.vocab, &i.table, i.pooling, &i.heads, &i.fusion)
     }
 
-    /// The same table and vocabulary with other pooling and heads.
+    /// The same table and vocabulary with other pooling and heads (and no fusion).
     pub fn with_heads(
         &self,
         name: String,
@@ -382,7 +437,63 @@ impl SemanticModel {
         heads: Vec<Head>,
     ) -> Result<Self, SemanticError> {
         let i = &*self.inner;
-        Self::from_parts(name, i.vocab.clone(), i.table.clone(), pooling, heads)
+        Self::from_parts(
+            name,
+            i.vocab.clone(),
+            i.table.clone(),
+            pooling,
+            heads,
+            Vec::new(),
+        )
+    }
+
+    /// The same model with a fusion (one per category, or none).
+    pub fn with_fusion(&self, fusion: Vec<Fusion>) -> Result<Self, SemanticError> {
+        let i = &*self.inner;
+        Self::from_parts(
+            i.name.clone(),
+            i.vocab.clone(),
+            i.table.clone(),
+            i.pooling,
+            i.heads.clone(),
+            fusion,
+        )
+    }
+
+    /// How this tier combines with the n-gram tier (empty: not fitted).
+    pub fn fusion(&self) -> &[Fusion] {
+        &self.inner.fusion
+    }
+
+    /// The fused probability per category of a text whose n-gram logits (the n-gram
+    /// model's best window, as `Model::logits` gives) and semantic logits ([`Self::logits`])
+    /// are known; `None` without a fusion.
+    pub fn fused(&self, ngram_logits: [f32; C], semantic_logits: [f32; C]) -> Option<[f32; C]> {
+        if self.inner.fusion.is_empty() {
+            return None;
+        }
+        let mut out = [0f32; C];
+        for (((o, f), n), s) in out
+            .iter_mut()
+            .zip(&self.inner.fusion)
+            .zip(ngram_logits)
+            .zip(semantic_logits)
+        {
+            *o = f.probability(n, s);
+        }
+        Some(out)
+    }
+
+    /// The fused thresholds for `side` (1 without a fusion).
+    pub fn fused_thresholds(&self, side: Side) -> [f32; C] {
+        let mut out = [1f32; C];
+        for (o, f) in out.iter_mut().zip(&self.inner.fusion) {
+            *o = match side {
+                Side::Input => f.threshold_input,
+                Side::Output => f.threshold_output,
+            };
+        }
+        out
     }
 
     pub fn name(&self) -> &str {

@@ -209,7 +209,41 @@ pub fn render(
         let _ = writeln!(out, "\n### semantic tier\n");
         table(&mut out, semantic_dev);
     }
-    let _ = writeln!(out, "\n## Thresholds (input / output)\n");
+    if let Some(s) = semantic_model.filter(|s| !s.fusion().is_empty()) {
+        let _ = writeln!(
+            out,
+            "\n## Combined tier\n\nPer category, `p = sigmoid(a · n-gram logit + b · semantic \
+             logit + c)`, fitted on the dev split (logistic regression with a ridge on `a`, \
+             `b`); input thresholds on dev{}.\n",
+            match plan.traffic_budget {
+                Some(b) => format!(
+                    ", then raised until at most {:.2}% of the development half of ShareGPT \
+                     first turns is flagged per category (ShareGPT's terms allow evaluation \
+                     and development, not training: no weight was fitted on it; the other \
+                     half is only ever reported)",
+                    b * 100.0
+                ),
+                None => String::new(),
+            }
+        );
+        let _ = writeln!(
+            out,
+            "| category | a (n-gram) | b (semantic) | c | input | output |\n|---|---|---|---|---|---|"
+        );
+        for (f, category) in s.fusion().iter().zip(Category::ALL) {
+            let _ = writeln!(
+                out,
+                "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
+                category.id(),
+                f.ngram,
+                f.semantic,
+                f.bias,
+                f.threshold_input,
+                f.threshold_output
+            );
+        }
+    }
+    let _ = writeln!(out, "\n## Thresholds of each tier alone (input / output)\n");
     let _ = writeln!(out, "| category | n-gram | semantic |\n|---|---|---|");
     let (ni, no) = (
         ngram.thresholds(Side::Input),

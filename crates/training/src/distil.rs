@@ -183,6 +183,7 @@ pub fn distil(
         table,
         Pooling::default(),
         Vec::new(),
+        Vec::new(),
     )
     .map_err(|e| EncoderError::Config(e.to_string()))?;
     Ok((

@@ -56,7 +56,13 @@ impl Encoder {
         let tensors = candle_core::safetensors::load_buffer(&read("model.safetensors")?, &device)?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
         let model = BertModel::load(vb, &config)?;
-        let tokenizer = tokenizers::Tokenizer::from_bytes(read("tokenizer.json")?)
+        let mut tokenizer = tokenizers::Tokenizer::from_bytes(read("tokenizer.json")?)
+            .map_err(|e| EncoderError::Tokenizer(e.to_string()))?;
+        // The shipped tokenizer.json pads and truncates every text to 128 ids; lengths
+        // are ours to decide (and padding ids must never be read as tokens).
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(None)
             .map_err(|e| EncoderError::Tokenizer(e.to_string()))?;
         let vocab = String::from_utf8_lossy(&read("vocab.txt")?)
             .lines()

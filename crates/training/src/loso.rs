@@ -21,7 +21,7 @@
 
 use bulwark_core::Category;
 use bulwark_moderation::{FeatureConfig, Model, Normalizer, Scratch};
-use bulwark_semantic::SemanticModel;
+use bulwark_semantic::{Fusion, SemanticModel};
 use serde::Serialize;
 
 use crate::{
@@ -63,15 +63,6 @@ pub fn bow_features() -> FeatureConfig {
         norm_floor: 1,
         ..FeatureConfig::default()
     }
-}
-
-/// Per category: `p = sigmoid(n · ngram_logit + s · semantic_logit + b)` and thresholds.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
-pub struct Fusion {
-    pub ngram: f32,
-    pub semantic: f32,
-    pub bias: f32,
-    pub threshold_input: f32,
 }
 
 /// Everything one fold trains.
@@ -207,9 +198,10 @@ impl<'s> Scorer<'s> {
 
 /// The fused probability of category `c`.
 pub fn fused(fu: &Fusion, f: &Features, c: usize) -> f32 {
-    let n = f.ngram_logit.get(c).copied().unwrap_or(-30.0);
-    let s = f.semantic_logit.get(c).copied().unwrap_or(-30.0);
-    sigmoid(fu.ngram * n + fu.semantic * s + fu.bias)
+    fu.probability(
+        f.ngram_logit.get(c).copied().unwrap_or(-30.0),
+        f.semantic_logit.get(c).copied().unwrap_or(-30.0),
+    )
 }
 
 /// Fits `sigmoid(a·x + b·y + c)` to `((x, y), label)` by damped Newton steps on the log
@@ -437,38 +429,10 @@ pub fn train_systems(
         .map(|(f, s)| (f.length, !s.labels.is_benign()))
         .collect();
     let length_threshold = pick_threshold(&length_pairs, config.targets);
-    let fusion = systems.semantic.as_ref().map(|_| {
-        std::array::from_fn(|c| {
-            let category = Category::ALL.get(c).copied().unwrap_or(Category::Illicit);
-            let pairs: Vec<([f32; 2], bool)> = features
-                .iter()
-                .zip(&dev)
-                .map(|(f, s)| {
-                    (
-                        [
-                            f.ngram_logit.get(c).copied().unwrap_or(-30.0),
-                            f.semantic_logit.get(c).copied().unwrap_or(-30.0),
-                        ],
-                        s.labels.contains(category),
-                    )
-                })
-                .collect();
-            let (a, b, bias) = fit_fusion(&pairs);
-            let mut fu = Fusion {
-                ngram: a,
-                semantic: b,
-                bias,
-                threshold_input: 0.5,
-            };
-            let scored: Vec<(f32, bool)> = features
-                .iter()
-                .zip(&pairs)
-                .map(|(f, (_, y))| (fused(&fu, f, c), *y))
-                .collect();
-            fu.threshold_input = pick_threshold(&scored, config.targets);
-            fu
-        })
-    });
+    let fusion = systems
+        .semantic
+        .as_ref()
+        .map(|_| fit_fusions(&features, &dev, config.targets));
     systems.length_threshold = length_threshold;
     systems.fusion = fusion;
     let input = bulwark_core::Side::Input;
@@ -489,6 +453,83 @@ pub fn train_systems(
         raise_to_traffic(&mut systems, &traffic, budget);
     }
     Ok(systems)
+}
+
+/// Fits the fusion of every category on dev features (see [`fit_fusion`]), thresholds
+/// on dev for both sides.
+pub fn fit_fusions(
+    features: &[Features],
+    dev: &[crate::train::Sample<'_>],
+    targets: Targets,
+) -> [Fusion; C] {
+    std::array::from_fn(|c| {
+        let category = Category::ALL.get(c).copied().unwrap_or(Category::Illicit);
+        let pairs: Vec<([f32; 2], bool)> = features
+            .iter()
+            .zip(dev)
+            .map(|(f, s)| {
+                (
+                    [
+                        f.ngram_logit.get(c).copied().unwrap_or(-30.0),
+                        f.semantic_logit.get(c).copied().unwrap_or(-30.0),
+                    ],
+                    s.labels.contains(category),
+                )
+            })
+            .collect();
+        let (a, b, bias) = fit_fusion(&pairs);
+        let mut fu = Fusion {
+            ngram: a,
+            semantic: b,
+            bias,
+            threshold_input: 0.5,
+            threshold_output: 0.5,
+        };
+        let scored: Vec<(f32, bool)> = features
+            .iter()
+            .zip(&pairs)
+            .map(|(f, (_, y))| (fused(&fu, f, c), *y))
+            .collect();
+        fu.threshold_input = pick_threshold(&scored, targets);
+        fu.threshold_output = fu.threshold_input;
+        fu
+    })
+}
+
+/// The fusion the shipped semantic model carries: fitted on the dev split for an n-gram
+/// model and a semantic model trained together, input thresholds raised to at most
+/// `traffic_budget` of the development half of real traffic per category when given.
+pub fn ship_fusion(
+    corpus: &Corpus,
+    ngram: &Model,
+    semantic: &SemanticModel,
+    seed: u64,
+    targets: Targets,
+    traffic_budget: Option<f64>,
+) -> Vec<Fusion> {
+    let mut systems = Systems {
+        thresholds: [[f32::INFINITY; C]; 5],
+        length_threshold: 1.0,
+        bow: ngram.clone(),
+        ngram: ngram.clone(),
+        semantic: Some(semantic.clone()),
+        fusion: None,
+    };
+    let folds = Folds::new(corpus, seed, &[]);
+    let dev = folds.dev();
+    let mut scorer = Scorer::new(&systems);
+    let features: Vec<Features> = dev.iter().map(|s| scorer.features(s.text)).collect();
+    let mut fusion = fit_fusions(&features, &dev, targets);
+    if let Some(budget) = traffic_budget {
+        systems.fusion = Some(fusion);
+        systems.thresholds[4] = fusion.map(|f| f.threshold_input);
+        let (traffic, _) = traffic_halves(corpus);
+        raise_to_traffic(&mut systems, &traffic, budget);
+        for (f, t) in fusion.iter_mut().zip(systems.thresholds[4]) {
+            f.threshold_input = t.min(1.0);
+        }
+    }
+    fusion.to_vec()
 }
 
 /// One scorer's figures on one set.

@@ -18,6 +18,7 @@ struct RawPlan {
     #[serde(default = "one")]
     seed: u64,
     card: Option<PathBuf>,
+    traffic_budget: Option<f64>,
     ngram: RawNgram,
     semantic: Option<RawSemantic>,
 }
@@ -59,6 +60,9 @@ pub struct Plan {
     pub data: PathBuf,
     /// Where the model card goes (none: not written).
     pub card: Option<PathBuf>,
+    /// The combined tier's input thresholds are raised until at most this share of the
+    /// development half of real traffic is flagged per category (none: dev split only).
+    pub traffic_budget: Option<f64>,
     pub ngram: TrainConfig,
     pub ngram_out: PathBuf,
     pub semantic: Option<SemanticPlan>,
@@ -151,9 +155,15 @@ pub fn parse(text: &str) -> Result<Plan, String> {
             })
         }
     };
+    if let Some(b) = raw.traffic_budget
+        && !(0.0..1.0).contains(&b)
+    {
+        return Err(format!("traffic_budget {b} outside [0, 1)"));
+    }
     Ok(Plan {
         data: raw.data,
         card: raw.card,
+        traffic_budget: raw.traffic_budget,
         ngram,
         ngram_out: raw.ngram.out,
         semantic,

@@ -9,7 +9,7 @@
 )]
 
 use bulwark_core::{Category, Side};
-use bulwark_semantic::{Head, Pooling, Scratch, SemanticModel, Table};
+use bulwark_semantic::{Fusion, Head, Pooling, Scratch, SemanticModel, Table};
 
 fn tiny() -> SemanticModel {
     let vocab: Vec<String> = [
@@ -51,7 +51,7 @@ fn tiny() -> SemanticModel {
         hop_tokens: 2,
         norm_floor: 2,
     };
-    SemanticModel::from_parts("tiny".to_owned(), vocab, table, pooling, heads).unwrap()
+    SemanticModel::from_parts("tiny".to_owned(), vocab, table, pooling, heads, Vec::new()).unwrap()
 }
 
 #[test]
@@ -100,4 +100,36 @@ fn the_file_round_trips_and_garbage_is_refused() {
     );
     let again = SemanticModel::from_bytes(&bare.to_bytes()).unwrap();
     assert_eq!(again.table(), m.table());
+}
+
+#[test]
+fn a_fusion_combines_both_tiers_and_round_trips() {
+    let m = tiny();
+    assert!(
+        m.fused([0.0; Category::COUNT], [0.0; Category::COUNT])
+            .is_none()
+    );
+    let fusion = vec![
+        Fusion {
+            ngram: 1.0,
+            semantic: 2.0,
+            bias: -1.0,
+            threshold_input: 0.9,
+            threshold_output: 0.8,
+        };
+        Category::COUNT
+    ];
+    let fused = m.with_fusion(fusion).unwrap();
+    let p = fused
+        .fused([1.0; Category::COUNT], [-f32::MAX; Category::COUNT])
+        .unwrap();
+    assert!(p.iter().all(|v| v.is_finite() && *v < 0.01), "{p:?}");
+    assert_eq!(fused.fused_thresholds(Side::Output)[3], 0.8);
+    let back = SemanticModel::from_bytes(&fused.to_bytes()).unwrap();
+    assert_eq!(back.fusion(), fused.fusion());
+    // A fusion must cover every category and have valid thresholds.
+    assert!(m.with_fusion(vec![back.fusion()[0]]).is_err());
+    let mut bad = back.fusion().to_vec();
+    bad[0].threshold_input = 2.0;
+    assert!(m.with_fusion(bad).is_err());
 }

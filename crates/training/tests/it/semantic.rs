@@ -52,6 +52,7 @@ fn table(corpus: &Corpus) -> SemanticModel {
         table,
         Pooling::default(),
         Vec::new(),
+        Vec::new(),
     )
     .unwrap()
 }
