@@ -24,6 +24,7 @@ mod events;
 mod keys;
 mod logging;
 mod model;
+mod model_semantic;
 mod output;
 mod replay;
 mod scan;

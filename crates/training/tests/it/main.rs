@@ -10,6 +10,7 @@
 )]
 
 mod fixture;
+mod semantic;
 
 use bulwark_core::Category;
 use bulwark_moderation::{FeatureConfig, Model, Side};

@@ -1,0 +1,390 @@
+//! BERT's uncased tokenizer, written for speed: one pass over the text, no allocation per
+//! token once the caller's buffers have grown.
+//!
+//! **Basic tokenisation** (as `BertNormalizer` + `BertPreTokenizer` with lowercasing and
+//! accent stripping): NUL, U+FFFD and control characters are dropped; whitespace ends a
+//! word; every CJK ideograph and every punctuation character is a word of its own;
+//! letters are lowercased, decomposed (NFD) and stripped of combining marks.
+//!
+//! **WordPiece**: each word is cut greedily into the longest vocabulary piece from its
+//! start, then the longest `##` continuation, and so on; a word with a part no piece
+//! matches, or longer than [`MAX_WORD_CHARS`], becomes the single `[UNK]` token. No piece
+//! is tried that is longer than the vocabulary's longest, which bounds the work per
+//! character whatever the input.
+//!
+//! Punctuation outside ASCII is recognised by code-point ranges (the general punctuation
+//! and CJK punctuation blocks, Latin-1's `¡§«¶·»¿`) rather than the full Unicode category
+//! table; the parity test against the reference tokenizer (training crate, with the
+//! encoder present) measures what that costs.
+
+use std::{
+    collections::HashMap,
+    hash::{BuildHasherDefault, Hasher},
+};
+
+use unicode_normalization::char::{decompose_canonical, is_combining_mark};
+
+/// Words longer than this many characters are `[UNK]` (BERT's `max_input_chars_per_word`).
+pub const MAX_WORD_CHARS: usize = 100;
+
+/// The largest vocabulary a table may have.
+pub const MAX_VOCAB: usize = 200_000;
+
+/// A small multiplicative hasher for short keys (vocabulary pieces): far cheaper than
+/// SipHash, and the keys are the model's own vocabulary, not attacker-chosen.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PieceHasher(u64);
+
+impl Hasher for PieceHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(MULTIPLIER);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            for (w, b) in word.iter_mut().zip(rest) {
+                *w = *b;
+            }
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(word) ^ (rest.len() as u64) << 59)
+                .wrapping_mul(MULTIPLIER);
+        }
+        self.0 = h;
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(MULTIPLIER);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+}
+
+/// FxHash's multiplier.
+const MULTIPLIER: u64 = 0x517c_c1b7_2722_0a95;
+
+type Map = HashMap<Box<str>, u32, BuildHasherDefault<PieceHasher>>;
+
+/// The tokenizer of one vocabulary.
+#[derive(Debug, Clone)]
+pub struct WordPiece {
+    /// Pieces that may start a word.
+    starts: Map,
+    /// `##` pieces, stored without their `##`.
+    continues: Map,
+    unk: u32,
+    /// The longest piece, in bytes.
+    max_piece_bytes: usize,
+    len: usize,
+}
+
+/// Why a vocabulary was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum VocabError {
+    #[error("the vocabulary has no `[UNK]` token")]
+    NoUnk,
+    #[error("the vocabulary has {0} tokens, more than {MAX_VOCAB}")]
+    TooLarge(usize),
+    #[error("the vocabulary is empty")]
+    Empty,
+}
+
+impl WordPiece {
+    /// Builds the tokenizer of `tokens` (token id = position). Duplicates keep their
+    /// first id, as the reference implementation does.
+    pub fn new<S: AsRef<str>>(tokens: &[S]) -> Result<Self, VocabError> {
+        if tokens.is_empty() {
+            return Err(VocabError::Empty);
+        }
+        if tokens.len() > MAX_VOCAB {
+            return Err(VocabError::TooLarge(tokens.len()));
+        }
+        let mut starts = Map::default();
+        let mut continues = Map::default();
+        let mut unk = None;
+        let mut max_piece_bytes = 1;
+        for (id, token) in tokens.iter().enumerate() {
+            let token = token.as_ref();
+            let id = id as u32;
+            if token == "[UNK]" {
+                unk = unk.or(Some(id));
+            }
+            let (map, piece) = match token.strip_prefix("##") {
+                Some(rest) if !rest.is_empty() => (&mut continues, rest),
+                _ => (&mut starts, token),
+            };
+            max_piece_bytes = max_piece_bytes.max(piece.len());
+            map.entry(piece.into()).or_insert(id);
+        }
+        Ok(Self {
+            starts,
+            continues,
+            unk: unk.ok_or(VocabError::NoUnk)?,
+            max_piece_bytes,
+            len: tokens.len(),
+        })
+    }
+
+    /// How many tokens the vocabulary has.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the vocabulary is empty (never, once built).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The id of `[UNK]`.
+    pub fn unk(&self) -> u32 {
+        self.unk
+    }
+
+    /// Appends the token ids of `text` to `out` (no `[CLS]` / `[SEP]`), stopping once
+    /// `out` holds `limit` ids. `word` is scratch space.
+    pub fn tokenize(&self, text: &str, out: &mut Vec<u32>, word: &mut String, limit: usize) {
+        word.clear();
+        for c in text.chars() {
+            if out.len() >= limit {
+                return;
+            }
+            if c.is_ascii() {
+                let b = c as u8;
+                if b.is_ascii_alphanumeric() {
+                    word.push(b.to_ascii_lowercase() as char);
+                } else if b.is_ascii_whitespace() {
+                    self.flush(word, out);
+                } else if b.is_ascii_punctuation() {
+                    self.flush(word, out);
+                    self.single(c, out);
+                } else if b.is_ascii_control() {
+                    continue;
+                } else {
+                    word.push(c);
+                }
+                continue;
+            }
+            if c == '\u{fffd}' || c.is_control() {
+                continue;
+            }
+            if c.is_whitespace() {
+                self.flush(word, out);
+                continue;
+            }
+            if is_cjk(c) {
+                self.flush(word, out);
+                self.single(c, out);
+                continue;
+            }
+            for lower in c.to_lowercase() {
+                decompose_canonical(lower, |d| {
+                    if is_combining_mark(d) {
+                        return;
+                    }
+                    if is_punctuation(d) {
+                        self.flush(word, out);
+                        self.single(d, out);
+                    } else {
+                        word.push(d);
+                    }
+                });
+            }
+        }
+        if out.len() < limit {
+            self.flush(word, out);
+        }
+    }
+
+    /// A one-character word (punctuation, an ideograph).
+    fn single(&self, c: char, out: &mut Vec<u32>) {
+        let mut buf = [0u8; 4];
+        let piece: &str = c.encode_utf8(&mut buf);
+        out.push(self.starts.get(piece).copied().unwrap_or(self.unk));
+    }
+
+    /// Cuts the word in progress into pieces and clears it.
+    fn flush(&self, word: &mut String, out: &mut Vec<u32>) {
+        if word.is_empty() {
+            return;
+        }
+        self.pieces(word, out);
+        word.clear();
+    }
+
+    fn pieces(&self, word: &str, out: &mut Vec<u32>) {
+        if word.len() > MAX_WORD_CHARS && word.chars().count() > MAX_WORD_CHARS {
+            out.push(self.unk);
+            return;
+        }
+        if let Some(&id) = self.starts.get(word) {
+            out.push(id);
+            return;
+        }
+        let first = out.len();
+        let mut start = 0;
+        while start < word.len() {
+            let map = if start == 0 {
+                &self.starts
+            } else {
+                &self.continues
+            };
+            let mut end = floor_boundary(word, start.saturating_add(self.max_piece_bytes));
+            let mut found = None;
+            while end > start {
+                if let Some(&id) = word.get(start..end).and_then(|p| map.get(p)) {
+                    found = Some(id);
+                    break;
+                }
+                end = floor_boundary(word, end - 1);
+            }
+            match found {
+                Some(id) => {
+                    out.push(id);
+                    start = end;
+                }
+                None => {
+                    out.truncate(first);
+                    out.push(self.unk);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The largest char boundary of `s` at or below `i`.
+fn floor_boundary(s: &str, i: usize) -> usize {
+    let mut i = i.min(s.len());
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The CJK ideograph blocks BERT splits character by character.
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x4E00..=0x9FFF
+        | 0x3400..=0x4DBF
+        | 0x20000..=0x2A6DF
+        | 0x2A700..=0x2B73F
+        | 0x2B740..=0x2B81F
+        | 0x2B820..=0x2CEAF
+        | 0xF900..=0xFAFF
+        | 0x2F800..=0x2FA1F)
+}
+
+/// Punctuation: ASCII's, and the non-ASCII blocks that hold most of Unicode's `P*`
+/// characters.
+fn is_punctuation(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_punctuation();
+    }
+    matches!(c as u32,
+        0xA1 | 0xA7 | 0xAB | 0xB6 | 0xB7 | 0xBB | 0xBF
+        | 0x037E | 0x0387
+        | 0x055A..=0x055F
+        | 0x0589 | 0x058A
+        | 0x05BE | 0x05C0 | 0x05C3 | 0x05C6 | 0x05F3 | 0x05F4
+        | 0x0609 | 0x060A | 0x060C | 0x060D | 0x061B | 0x061E | 0x061F
+        | 0x066A..=0x066D
+        | 0x06D4
+        | 0x0964 | 0x0965 | 0x0970
+        | 0x0E4F | 0x0E5A | 0x0E5B
+        | 0x2010..=0x2027
+        | 0x2030..=0x2043
+        | 0x2045..=0x2051
+        | 0x2053..=0x205E
+        | 0x207D | 0x207E | 0x208D | 0x208E
+        | 0x2308..=0x230B
+        | 0x2329 | 0x232A
+        | 0x2768..=0x2775
+        | 0x27C5 | 0x27C6
+        | 0x27E6..=0x27EF
+        | 0x2983..=0x2998
+        | 0x29D8..=0x29DB
+        | 0x29FC | 0x29FD
+        | 0x2CF9..=0x2CFC | 0x2CFE | 0x2CFF
+        | 0x2E00..=0x2E2E
+        | 0x2E30..=0x2E4F
+        | 0x3001..=0x3003
+        | 0x3008..=0x3011
+        | 0x3014..=0x301F
+        | 0x3030 | 0x303D | 0x30A0 | 0x30FB
+        | 0xFE10..=0xFE19
+        | 0xFE30..=0xFE52
+        | 0xFE54..=0xFE61
+        | 0xFE63 | 0xFE68 | 0xFE6A | 0xFE6B
+        | 0xFF01..=0xFF03
+        | 0xFF05..=0xFF0A
+        | 0xFF0C..=0xFF0F
+        | 0xFF1A | 0xFF1B | 0xFF1F | 0xFF20
+        | 0xFF3B..=0xFF3D
+        | 0xFF3F | 0xFF5B | 0xFF5D
+        | 0xFF5F..=0xFF65)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vocab() -> WordPiece {
+        let tokens = [
+            "[PAD]", "[UNK]", "[CLS]", "[SEP]", "hello", "world", "un", "##aff", "##able", ",",
+            "!", "cafe", "write", "a", "key", "##log", "##ger", "中", "##s", "'",
+        ];
+        WordPiece::new(&tokens).unwrap()
+    }
+
+    fn ids(wp: &WordPiece, text: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        wp.tokenize(text, &mut out, &mut String::new(), usize::MAX);
+        out
+    }
+
+    #[test]
+    fn greedy_longest_match_with_continuations() {
+        let wp = vocab();
+        assert_eq!(ids(&wp, "unaffable"), vec![6, 7, 8]);
+        assert_eq!(ids(&wp, "Hello, WORLD!"), vec![4, 9, 5, 10]);
+        assert_eq!(ids(&wp, "write a keylogger"), vec![12, 13, 14, 15, 16]);
+        assert_eq!(ids(&wp, "keys"), vec![14, 18]);
+    }
+
+    #[test]
+    fn accents_cjk_controls_and_unknowns() {
+        let wp = vocab();
+        assert_eq!(ids(&wp, "Café"), vec![11]);
+        assert_eq!(ids(&wp, "CAFÉ\u{0}\u{7}"), vec![11]);
+        assert_eq!(ids(&wp, "hello中world"), vec![4, 17, 5]);
+        assert_eq!(ids(&wp, "unzzz hello"), vec![1, 4]);
+        assert_eq!(ids(&wp, "hello\u{2019}world"), vec![4, 1, 5]);
+        assert_eq!(ids(&wp, &"a".repeat(101)), vec![1]);
+        assert!(ids(&wp, "").is_empty());
+    }
+
+    #[test]
+    fn the_limit_stops_early() {
+        let wp = vocab();
+        let mut out = Vec::new();
+        wp.tokenize("hello world hello world", &mut out, &mut String::new(), 2);
+        assert_eq!(out, vec![4, 5]);
+    }
+
+    #[test]
+    fn a_vocabulary_needs_unk() {
+        assert!(matches!(
+            WordPiece::new(&["a", "b"]),
+            Err(VocabError::NoUnk)
+        ));
+        assert!(matches!(
+            WordPiece::new::<&str>(&[]),
+            Err(VocabError::Empty)
+        ));
+    }
+}

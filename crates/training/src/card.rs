@@ -1,0 +1,292 @@
+//! `MODEL_CARD.md`, written by `bulwark model train --config`: the data and their
+//! licences, the method, per-category figures on the dev split (where the thresholds
+//! were chosen; the honest figures are in the evaluation file `bulwark model eval
+//! --compare` writes), and the known weaknesses.
+
+use std::{collections::BTreeMap, fmt::Write as _};
+
+use bulwark_core::{Category, Side};
+use bulwark_moderation::{Model, Normalizer, Scratch};
+use bulwark_semantic::SemanticModel;
+
+use crate::{Corpus, Licence, Split, metrics::Metrics, plan::Plan, score, semantic, train::Sample};
+
+/// Per category with a dev positive: the metrics at the input threshold.
+pub fn dev_metrics(
+    scores: &[[f32; Category::COUNT]],
+    dev: &[Sample<'_>],
+    thresholds: [f32; Category::COUNT],
+) -> Vec<(Category, Metrics)> {
+    Category::ALL
+        .into_iter()
+        .enumerate()
+        .filter_map(|(c, category)| {
+            let pairs: Vec<(f32, bool)> = scores
+                .iter()
+                .zip(dev)
+                .map(|(s, d)| {
+                    (
+                        s.get(c).copied().unwrap_or(0.0),
+                        d.labels.contains(category),
+                    )
+                })
+                .collect();
+            pairs.iter().any(|(_, y)| *y).then(|| {
+                (
+                    category,
+                    Metrics::of(&pairs, thresholds.get(c).copied().unwrap_or(1.0)),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Dev scores of the n-gram model and (if any) the semantic model.
+pub fn dev_scores(
+    ngram: &Model,
+    semantic_model: Option<&SemanticModel>,
+    dev: &[Sample<'_>],
+) -> (
+    Vec<[f32; Category::COUNT]>,
+    Option<Vec<[f32; Category::COUNT]>>,
+) {
+    let normalizer = Normalizer::new();
+    let mut scratch = Scratch::new();
+    let mut sem = bulwark_semantic::Scratch::new();
+    let n = dev
+        .iter()
+        .map(|s| score::scores(ngram, &normalizer, &mut scratch, s.text))
+        .collect();
+    let s = semantic_model.map(|m| {
+        dev.iter()
+            .map(|s| semantic::scores(m, &normalizer, &mut scratch, &mut sem, s.text))
+            .collect()
+    });
+    (n, s)
+}
+
+fn table(out: &mut String, rows: &[(Category, Metrics)]) {
+    let _ = writeln!(
+        out,
+        "| category | dev positives | threshold | precision | recall | AUPRC | TPR@1%FPR |\n|---|---|---|---|---|---|---|"
+    );
+    for (c, m) in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            c.id(),
+            m.positives,
+            m.threshold,
+            m.precision,
+            m.recall,
+            m.auprc,
+            m.tpr_at_1pct_fpr
+        );
+    }
+}
+
+/// Renders the card.
+pub fn render(
+    plan: &Plan,
+    corpus: &Corpus,
+    ngram: &Model,
+    ngram_dev: &[(Category, Metrics)],
+    semantic_model: Option<&SemanticModel>,
+    semantic_dev: &[(Category, Metrics)],
+    command: &str,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Model card: `{}`", ngram.name());
+    if let Some(s) = semantic_model {
+        let _ = writeln!(out, "\nwith the semantic tier `{}`.", s.name());
+    }
+    let _ = writeln!(
+        out,
+        "\nWritten by `{command}`; the same command, data and seed reproduce the model \
+         files byte for byte. Figures on sources the models never saw are in \
+         [EVALUATION.md](EVALUATION.md) (`bulwark model eval --data {} --compare --markdown \
+         models/EVALUATION.md`).",
+        plan.data.display()
+    );
+
+    let _ = writeln!(out, "\n## Data\n");
+    let _ = writeln!(
+        out,
+        "| source | licence | train | dev | test | evaluation only |\n|---|---|---|---|---|---|"
+    );
+    let mut per: BTreeMap<(&str, Licence), [usize; 4]> = BTreeMap::new();
+    for item in &corpus.items {
+        let source = item.example.source.as_str();
+        let source = source
+            .split('/')
+            .next()
+            .filter(|s| *s == "jailbreak_llms")
+            .unwrap_or(source);
+        let k = match item.split {
+            Split::Train => 0,
+            Split::Dev => 1,
+            Split::Test => 2,
+            Split::EvalOnly => 3,
+        };
+        if let Some(n) = per
+            .entry((source, item.example.licence))
+            .or_default()
+            .get_mut(k)
+        {
+            *n += 1;
+        }
+    }
+    for ((source, licence), n) in &per {
+        let licence = match licence {
+            Licence::Train => "allows training",
+            Licence::EvalOnly => "evaluation only (non-commercial or unstated terms)",
+        };
+        let _ = writeln!(
+            out,
+            "| {source} | {licence} | {} | {} | {} | {} |",
+            n[0], n[1], n[2], n[3]
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n{} exact duplicates (after folding) were merged before splitting. The shipped \
+         models are trained on the train split of the sources whose terms allow it, and \
+         calibrated on its dev split; evaluation-only sources are never trained on. Label \
+         mapping and licences per source: `docs/model-card.md` (Data).",
+        corpus.duplicates
+    );
+
+    let f = &plan.ngram.features;
+    let _ = writeln!(out, "\n## Method\n");
+    let _ = writeln!(
+        out,
+        "- **n-gram tier** (`{}`): hashed word unigrams, bigrams and byte {}–{}-grams of \
+         the folded text into 2^{} buckets; one logistic regression per category over \
+         windows of {} tokens (hop {}), multiple-instance learning, {} epochs of AdaGrad; \
+         `i8` weights; Platt calibration and thresholds on dev.",
+        ngram.name(),
+        f.char_min,
+        f.char_max,
+        f.bucket_bits,
+        f.window_tokens,
+        f.hop_tokens,
+        plan.ngram.epochs
+    );
+    if let (Some(s), Some(sp)) = (semantic_model, &plan.semantic) {
+        let p = s.pooling();
+        let _ = writeln!(
+            out,
+            "- **semantic tier** (`{}`): all-MiniLM-L6-v2 distilled into a static table of \
+             {} WordPiece tokens × {} dimensions (`i8`, one scale per row; see \
+             `crates/training/src/distil.rs`); a text's rows are averaged over windows of \
+             {} tokens (hop {}, shorter windows divided by at least {}); one linear head \
+             per category, trained as the n-gram tier is ({} epochs); Platt calibration \
+             and thresholds on dev.",
+            s.name(),
+            s.table().rows(),
+            s.table().dim(),
+            p.window_tokens,
+            p.hop_tokens,
+            p.norm_floor,
+            sp.config.epochs
+        );
+    }
+    let _ = writeln!(
+        out,
+        "- **thresholds**: per category, the lowest with dev precision ≥ {:.0}% and dev \
+         false-positive rate ≤ {:.0}%, never below 0.5.",
+        plan.ngram.input.precision * 100.0,
+        plan.ngram.input.max_fpr * 100.0
+    );
+
+    let _ = writeln!(
+        out,
+        "\n## Dev figures (where thresholds were chosen: optimistic by construction)\n"
+    );
+    let _ = writeln!(out, "### n-gram tier\n");
+    table(&mut out, ngram_dev);
+    if semantic_model.is_some() {
+        let _ = writeln!(out, "\n### semantic tier\n");
+        table(&mut out, semantic_dev);
+    }
+    if let Some(s) = semantic_model.filter(|s| !s.fusion().is_empty()) {
+        let _ = writeln!(
+            out,
+            "\n## Combined tier\n\nPer category, `p = sigmoid(a · n-gram logit + b · semantic \
+             logit + c)`, fitted on the dev split (logistic regression with a ridge on `a`, \
+             `b`); input thresholds on dev{}.\n",
+            match plan.traffic_budget {
+                Some(b) => format!(
+                    ", then raised until at most {:.2}% of the development half of ShareGPT \
+                     first turns is flagged per category (ShareGPT's terms allow evaluation \
+                     and development, not training: no weight was fitted on it; the other \
+                     half is only ever reported)",
+                    b * 100.0
+                ),
+                None => String::new(),
+            }
+        );
+        let _ = writeln!(
+            out,
+            "| category | a (n-gram) | b (semantic) | c | input | output |\n|---|---|---|---|---|---|"
+        );
+        for (f, category) in s.fusion().iter().zip(Category::ALL) {
+            let _ = writeln!(
+                out,
+                "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
+                category.id(),
+                f.ngram,
+                f.semantic,
+                f.bias,
+                f.threshold_input,
+                f.threshold_output
+            );
+        }
+    }
+    let _ = writeln!(out, "\n## Thresholds of each tier alone (input / output)\n");
+    let _ = writeln!(out, "| category | n-gram | semantic |\n|---|---|---|");
+    let (ni, no) = (
+        ngram.thresholds(Side::Input),
+        ngram.thresholds(Side::Output),
+    );
+    for (c, category) in Category::ALL.into_iter().enumerate() {
+        let sem = semantic_model.map_or_else(
+            || "-".to_owned(),
+            |s| {
+                format!(
+                    "{:.3} / {:.3}",
+                    s.thresholds(Side::Input).get(c).copied().unwrap_or(1.0),
+                    s.thresholds(Side::Output).get(c).copied().unwrap_or(1.0)
+                )
+            },
+        );
+        let _ = writeln!(
+            out,
+            "| {} | {:.3} / {:.3} | {} |",
+            category.id(),
+            ni.get(c).copied().unwrap_or(1.0),
+            no.get(c).copied().unwrap_or(1.0),
+            sem
+        );
+    }
+    let _ = writeln!(out, "\n## Known weaknesses\n");
+    out.push_str(KNOWN_WEAKNESSES);
+    out
+}
+
+const KNOWN_WEAKNESSES: &str = "\
+- **No licence-clean everyday chat corpus.** ShareGPT (real traffic) may not be trained \
+on, so role-play and \"act as\" prompts look like jailbreaks to both tiers; see the \
+ShareGPT false-positive rate in EVALUATION.md.
+- **Sources never seen generalise poorly.** Recall on a left-out source is far below the \
+random-split figures; the leave-one-source-out table in EVALUATION.md is the number to \
+trust, not the dev table above.
+- **Labels come partly from keyword lists** (AdvBench, StrongREJECT, Do-Not-Answer: \
+`crates/training/src/labels.rs`), so the per-category split of cyber requests is noisy; \
+the `any` recall counts a request caught in any category.
+- **The semantic table is static.** A token's row is its average meaning; negation, word \
+order and who is asking are lost, which is why it is combined with the n-gram tier and \
+not used alone.
+- **Few positives** for `cyber/credentials` and `cyber/social_engineering`: their \
+figures are unstable.
+";
