@@ -432,12 +432,7 @@ fn fires(rule: &Rule, events: &[(usize, u32, u8)], groups: &mut Vec<(u32, u8)>) 
     let mut covered = 0usize;
     let mut lo = 0;
     groups.clear();
-    groups.extend(
-        events
-            .iter()
-            .filter(|e| e.2 != UNLESS)
-            .map(|e| (e.1, e.2)),
-    );
+    groups.extend(events.iter().filter(|e| e.2 != UNLESS).map(|e| (e.1, e.2)));
     let groups = &*groups;
     for hi in 0..groups.len() {
         let Some(&(hi_word, hi_group)) = groups.get(hi) else {
