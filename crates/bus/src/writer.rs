@@ -72,13 +72,16 @@ impl StoreWriter {
     }
 
     async fn write(&self, batch: &mut Vec<Arc<Event>>) {
-        if batch.is_empty() {
-            return;
+        if !batch.is_empty() {
+            self.write_batch(batch).await;
+            batch.clear();
         }
-        let events: Vec<Event> = batch.drain(..).map(Arc::unwrap_or_clone).collect();
+    }
+
+    async fn write_batch(&self, events: &[Arc<Event>]) {
         let mut delay = Duration::from_millis(50);
         for attempt in 1..=MAX_ATTEMPTS {
-            match self.store.append_events(&events).await {
+            match self.store.append_shared_events(events).await {
                 Ok(n) => {
                     self.stats.written.fetch_add(n as u64, Ordering::Relaxed);
                     return;

@@ -23,7 +23,6 @@ use bulwark_store::StoredKey;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use serde_json::Value;
 
 use crate::{
@@ -41,7 +40,7 @@ use crate::{
     },
     state::AppState,
     upload::{self, ModeratedUpload},
-    upstream::{Target, copy_response_headers},
+    upstream::{Target, UpstreamBody, copy_response_headers},
 };
 
 /// Largest upstream JSON answer the gateway buffers to inspect (embeddings of a large
@@ -52,6 +51,11 @@ const MAX_BUFFERED_RESPONSE: u64 = 256 * 1024 * 1024;
 const MAX_ERROR_BODY: u64 = 64 * 1024;
 
 /// What the upstream's answer becomes.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "made once per request and moved straight into the response; boxing the \
+              streamed variant would cost an allocation per request"
+)]
 enum Reply {
     /// Fully read and inspected.
     Buffered {
@@ -65,7 +69,7 @@ enum Reply {
     Streamed {
         status: StatusCode,
         headers: HeaderMap,
-        body: Incoming,
+        body: UpstreamBody,
         relay: Option<SseRelay>,
         idle: std::time::Duration,
     },
@@ -408,7 +412,9 @@ async fn forward(
         });
     }
 
-    let mut out_headers = HeaderMap::new();
+    // Room for what `respond` adds (length, the key's limits, the request id) so that the
+    // map is allocated once.
+    let mut out_headers = HeaderMap::with_capacity(parts.headers.len() + 10);
     copy_response_headers(&parts.headers, &mut out_headers);
     let is_sse = parts
         .headers
@@ -462,7 +468,7 @@ async fn forward(
 
 /// Reads an upstream body whole, within a size limit and the idle timeout between chunks.
 async fn read_upstream(
-    mut body: Incoming,
+    mut body: UpstreamBody,
     limit: u64,
     target: &Target,
 ) -> Result<Bytes, Rejection> {

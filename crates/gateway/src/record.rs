@@ -18,7 +18,6 @@ use bulwark_core::{
 use bulwark_store::StoredKey;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 use tokio::time::Sleep;
 
 use crate::{
@@ -27,6 +26,7 @@ use crate::{
     observe::SseRelay,
     ratelimit::LimitState,
     state::AppState,
+    upstream::UpstreamBody,
 };
 
 /// Facts about one request, filled in phase by phase.
@@ -261,7 +261,7 @@ enum Source {
     /// A body already in memory (errors, buffered completions); `None` once sent.
     Ready(Option<Bytes>),
     /// The upstream's body, relayed frame by frame.
-    Upstream(Incoming),
+    Upstream(UpstreamBody),
     /// Ended (after an error).
     Done,
 }
@@ -304,7 +304,7 @@ impl ResponseBody {
 
     /// The upstream's body, relayed as it arrives.
     pub(crate) fn relay(
-        body: Incoming,
+        body: UpstreamBody,
         relay: Option<SseRelay>,
         idle_timeout: Duration,
         finisher: Finisher,

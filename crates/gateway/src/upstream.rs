@@ -1,17 +1,21 @@
-//! The model servers behind the gateway: routing by model, one pooled HTTP client each,
-//! header hygiene in both directions, and timeouts.
+//! The model servers behind the gateway: routing by model, pooled connections to each
+//! (per worker: [`pool`] for plain HTTP, a general client for HTTPS), header hygiene in
+//! both directions, and timeouts.
 
-use std::time::Duration;
+mod pool;
+
+use std::{sync::Arc, time::Duration};
 
 use axum::body::Body;
 use bulwark_config::{AuthStyle, Upstream};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, Uri, header};
-use hyper::body::Incoming;
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::TokioExecutor,
 };
 
+pub(crate) use self::pool::UpstreamBody;
+use self::pool::{Http1Pool, SendError};
 use crate::error::Rejection;
 
 type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -39,7 +43,9 @@ pub(crate) struct Target {
     pub(crate) response_timeout: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) stream_usage: bool,
-    /// One pool per worker; see [`set_worker_index`].
+    /// For a plain-HTTP upstream: its connections, and the path every request starts with.
+    http1: Option<(Arc<Http1Pool>, String)>,
+    /// For an HTTPS upstream: one client per worker; see [`set_worker_index`].
     clients: Vec<HttpClient>,
     /// Used when the worker index has no pool of its own (never, unless misconfigured).
     fallback: HttpClient,
@@ -117,6 +123,10 @@ impl Target {
                 .pool_max_idle_per_host(512)
                 .build(https)
         };
+        let http1 = plain_http(&config.base_url).map(|(address, host, path)| {
+            let pool = Http1Pool::new(address, host, config.connect_timeout, workers);
+            (Arc::new(pool), path)
+        });
         Ok(Self {
             name: config.name.clone(),
             base_url: config.base_url.clone(),
@@ -125,7 +135,12 @@ impl Target {
             response_timeout: config.response_timeout,
             idle_timeout: config.idle_timeout,
             stream_usage: config.stream_usage,
-            clients: (0..workers.max(1)).map(|_| build()).collect(),
+            clients: if http1.is_some() {
+                Vec::new()
+            } else {
+                (0..workers.max(1)).map(|_| build()).collect()
+            },
+            http1,
             fallback: build(),
         })
     }
@@ -146,42 +161,75 @@ impl Target {
         client_headers: &HeaderMap,
         body: Body,
         content_length: Option<u64>,
-    ) -> Result<Response<Incoming>, Rejection> {
-        let uri: Uri =
-            format!("{}{}", self.base_url, rest)
-                .parse()
-                .map_err(|_| Rejection::InvalidParam {
-                    param: "path",
-                    message: "the request path is not valid".into(),
-                })?;
-        let mut request = Request::builder().method(method).uri(uri);
-        if let Some(headers) = request.headers_mut() {
-            copy_request_headers(client_headers, headers);
-            if let Some((name, value)) = &self.auth {
-                headers.insert(name.clone(), value.clone());
-            }
-            if let Some(len) = content_length {
-                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-            }
+    ) -> Result<Response<UpstreamBody>, Rejection> {
+        let uri = match &self.http1 {
+            // Origin-form: the connection already names the server.
+            Some((_, path)) => format!("{path}{rest}"),
+            None => format!("{}{}", self.base_url, rest),
+        };
+        let uri: Uri = uri.parse().map_err(|_| Rejection::InvalidParam {
+            param: "path",
+            message: "the request path is not valid".into(),
+        })?;
+        // Allocated once: the client's headers, the credentials, the length and the host.
+        let mut headers = HeaderMap::with_capacity(client_headers.len() + 3);
+        copy_request_headers(client_headers, &mut headers);
+        if let Some((name, value)) = &self.auth {
+            headers.insert(name.clone(), value.clone());
         }
-        let request = request
-            .body(body)
-            .map_err(|e| Rejection::Internal(format!("building the upstream request: {e}")))?;
-        let client = WORKER
-            .with(|w| self.clients.get(w.get()))
-            .unwrap_or(&self.fallback);
-        match tokio::time::timeout(self.response_timeout, client.request(request)).await {
+        if let Some(len) = content_length {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        }
+        let mut request = Request::new(body);
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        let worker = WORKER.with(std::cell::Cell::get);
+        let sent = async {
+            match &self.http1 {
+                Some((pool, _)) => pool.send(worker, request).await.map_err(|e| match e {
+                    SendError::Connect(detail) => detail,
+                    SendError::Request(e) => describe(&e),
+                }),
+                None => {
+                    let client = self.clients.get(worker).unwrap_or(&self.fallback);
+                    match client.request(request).await {
+                        Ok(response) => Ok(response.map(UpstreamBody::unpooled)),
+                        Err(e) => Err(describe(&e)),
+                    }
+                }
+            }
+        };
+        match tokio::time::timeout(self.response_timeout, sent).await {
             Err(_) => Err(Rejection::UpstreamTimeout {
                 upstream: self.name.clone(),
                 after: self.response_timeout,
             }),
-            Ok(Err(e)) => Err(Rejection::UpstreamUnavailable {
+            Ok(Err(detail)) => Err(Rejection::UpstreamUnavailable {
                 upstream: self.name.clone(),
-                detail: describe(&e),
+                detail,
             }),
             Ok(Ok(response)) => Ok(response),
         }
     }
+}
+
+/// For a plain-HTTP base URL: the address to connect to, the `Host` header and the path
+/// prefix (without a trailing slash).
+fn plain_http(base_url: &str) -> Option<(String, HeaderValue, String)> {
+    let uri: Uri = base_url.parse().ok()?;
+    if uri.scheme_str() != Some("http") {
+        return None;
+    }
+    let authority = uri.authority()?;
+    let host = HeaderValue::from_str(authority.as_str()).ok()?;
+    let address = format!(
+        "{}:{}",
+        authority.host(),
+        authority.port_u16().unwrap_or(80)
+    );
+    let path = uri.path().trim_end_matches('/').to_owned();
+    Some((address, host, path))
 }
 
 /// The innermost cause, which says what actually went wrong ("connection refused").

@@ -120,10 +120,52 @@ impl Texts<'_> {
     }
 }
 
+/// An optional string that borrows from the input when it has no escapes. serde's own
+/// `Cow<str>` borrows only as a field of its own, never inside an `Option`, and a copy
+/// per field is an allocation per field on every request.
+fn borrowed_str<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'a, str>>, D::Error> {
+    struct MaybeText;
+    struct Text;
+
+    impl<'de> Visitor<'de> for Text {
+        type Value = Cow<'de, str>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Cow::Borrowed(v))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v.to_owned()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v))
+        }
+    }
+
+    impl<'de> Visitor<'de> for MaybeText {
+        type Value = Option<Cow<'de, str>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string or null")
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(Text).map(Some)
+        }
+    }
+
+    d.deserialize_option(MaybeText)
+}
+
 /// The request fields the gateway reads.
 #[derive(Debug, Deserialize)]
 pub(crate) struct RequestView<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_str")]
     pub(crate) model: Option<Cow<'a, str>>,
     #[serde(default)]
     pub(crate) stream: Option<bool>,
@@ -188,20 +230,20 @@ pub(crate) struct ChoiceView<'a> {
     pub(crate) text: Option<Texts<'a>>,
     #[serde(default)]
     pub(crate) index: Option<u64>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_str")]
     pub(crate) finish_reason: Option<Cow<'a, str>>,
 }
 
 /// A whole response or a stream chunk of chat, completions, embeddings or Responses.
 #[derive(Debug, Deserialize)]
 pub(crate) struct ResponseView<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_str")]
     pub(crate) id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_str")]
     pub(crate) model: Option<Cow<'a, str>>,
     #[serde(default)]
     pub(crate) created: Option<serde_json::Number>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_str")]
     pub(crate) system_fingerprint: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub(crate) choices: Option<Vec<ChoiceView<'a>>>,
@@ -211,7 +253,7 @@ pub(crate) struct ResponseView<'a> {
     #[serde(borrow, default)]
     pub(crate) output: Option<Vec<OutputItemView<'a>>>,
     /// Responses API stream: the event type.
-    #[serde(borrow, default, rename = "type")]
+    #[serde(borrow, default, deserialize_with = "borrowed_str", rename = "type")]
     pub(crate) kind: Option<Cow<'a, str>>,
     /// Responses API stream: the text delta.
     #[serde(borrow, default)]
@@ -229,9 +271,9 @@ pub(crate) struct OutputItemView<'a> {
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct OutputPartView<'a> {
-    #[serde(borrow, default, rename = "type")]
+    #[serde(borrow, default, deserialize_with = "borrowed_str", rename = "type")]
     pub(crate) kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_str")]
     pub(crate) text: Option<Cow<'a, str>>,
 }
 
@@ -239,9 +281,9 @@ pub(crate) struct OutputPartView<'a> {
 pub(crate) struct NestedResponseView<'a> {
     #[serde(default)]
     pub(crate) usage: Option<UsageView>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_str")]
     pub(crate) id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_str")]
     pub(crate) model: Option<Cow<'a, str>>,
     #[serde(default)]
     pub(crate) created_at: Option<serde_json::Number>,
@@ -282,6 +324,23 @@ mod tests {
         );
         assert_eq!(texts(r#""esc\"aped""#), ["esc\"aped"]);
         assert_eq!(texts("null"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn optional_strings_borrow_unless_escaped() {
+        let v: ResponseView<'_> = serde_json::from_str(
+            r#"{"id":"chatcmpl-1","model":"m\u00e9","system_fingerprint":null,
+                "choices":[{"index":0,"finish_reason":"stop","message":{"content":"x"}}]}"#,
+        )
+        .unwrap();
+        assert!(matches!(v.id, Some(Cow::Borrowed("chatcmpl-1"))));
+        assert!(matches!(v.model.as_deref(), Some("m\u{e9}")));
+        assert!(matches!(v.model, Some(Cow::Owned(_))));
+        assert!(v.system_fingerprint.is_none());
+        let choice = v.choices.as_deref().and_then(<[_]>::first).unwrap();
+        assert!(matches!(choice.finish_reason, Some(Cow::Borrowed("stop"))));
+        let bad = serde_json::from_str::<ResponseView<'_>>(r#"{"id":7}"#);
+        assert!(bad.is_err());
     }
 
     #[test]

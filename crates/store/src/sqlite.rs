@@ -234,6 +234,14 @@ impl Store for SqliteStore {
         self.write(move |conn| events::append(conn, &rows)).await
     }
 
+    async fn append_shared_events(&self, events: &[Arc<Event>]) -> Result<usize, StoreError> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let rows = NewEvents::new(events.iter().map(|event| &**event))?;
+        self.write(move |conn| events::append(conn, &rows)).await
+    }
+
     async fn events_page(&self, query: &EventQuery) -> Result<Vec<EventRow>, StoreError> {
         let query = query.clone();
         self.read(move |conn| events::page(conn, &query)).await

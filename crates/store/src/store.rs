@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use bulwark_core::{
     Account, AccountId, Alert, AlertId, Event, EventId, KeyHash, KeyId, KeyRecord, KeyStatus,
@@ -121,6 +123,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// file, or a management event that was both stored and published, is harmless).
     /// Returns how many were new.
     async fn append_events(&self, events: &[Event]) -> Result<usize, StoreError>;
+    /// [`Store::append_events`] for events shared with the bus's other consumers: the
+    /// same rows, without copying each event first.
+    async fn append_shared_events(&self, events: &[Arc<Event>]) -> Result<usize, StoreError>;
     /// One page of stored events in `(ts, id)` order.
     async fn events_page(&self, query: &EventQuery) -> Result<Vec<EventRow>, StoreError>;
 

@@ -75,7 +75,10 @@ struct Span {
 }
 
 impl NewEvents {
-    pub(super) fn new(events: &[Event]) -> Result<Self, StoreError> {
+    pub(super) fn new<'e>(
+        events: impl IntoIterator<Item = &'e Event, IntoIter: ExactSizeIterator>,
+    ) -> Result<Self, StoreError> {
+        let events = events.into_iter();
         // Room for a typical api.request (about 1 KB of JSON, 120 bytes of ids), so that
         // the buffer seldom grows.
         let mut text = Vec::with_capacity(events.len() * 1_280);
