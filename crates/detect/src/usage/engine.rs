@@ -123,20 +123,31 @@ impl Engine {
             event.tenant.as_ref().map(|t| t.as_str()),
             None,
         ];
+        let fingerprints: [Option<u64>; 4] = std::array::from_fn(|kind_index| {
+            if kind_index == 3 {
+                return features.prefix_hash;
+            }
+            let id = subjects.get(kind_index).copied().flatten()?;
+            Some(hash_bytes(kind_index as u64 + 11, id.as_bytes()))
+        });
+        // Locate every subject before touching any: the four lookups' cache misses
+        // overlap (each table is changed only by its own subject below).
+        let located: [Option<usize>; 4] = std::array::from_fn(|kind_index| {
+            let table = self.tables.get(kind_index)?;
+            table.locate(fingerprints.get(kind_index).copied().flatten()?)
+        });
         for (kind_index, (table, id)) in self.tables.iter_mut().zip(subjects).enumerate() {
             let kind = SubjectType::ALL
                 .get(kind_index)
                 .copied()
                 .unwrap_or(SubjectType::Key);
-            let fingerprint = match (kind, id) {
-                (SubjectType::Network, _) => match features.prefix_hash {
-                    Some(prefix) => prefix,
-                    None => continue,
-                },
-                (_, Some(id)) => hash_bytes(kind_index as u64 + 11, id.as_bytes()),
-                (_, None) => continue,
+            let Some(fingerprint) = fingerprints.get(kind_index).copied().flatten() else {
+                continue;
             };
-            let Some(state) = table.entry(fingerprint, || SubjectState::new(&features)) else {
+            let found = located.get(kind_index).copied().flatten();
+            let Some(state) =
+                table.entry_located(fingerprint, found, || SubjectState::new(&features))
+            else {
                 continue;
             };
             let update = state.record(&features, bits);
