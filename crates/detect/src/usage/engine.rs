@@ -58,6 +58,11 @@ pub struct EngineStats {
     /// Alerts raised, and findings suppressed as duplicates.
     pub alerts: u64,
     pub deduplicated: u64,
+    /// Alerts raised per detector, in [`Engine::detector_names`] order (the rest 0).
+    pub alerts_by_detector: [u64; MAX_DETECTORS],
+    /// The latest event time seen (ms since the epoch; 0 before any event): the wall
+    /// clock minus this is how far detection lags behind.
+    pub latest_event_ms: i64,
     /// Per subject kind, in [`SubjectType::ALL`] order.
     pub tables: [TableStats; 4],
 }
@@ -73,6 +78,8 @@ pub struct Engine {
     requests: u64,
     alerts: u64,
     deduplicated: u64,
+    alerts_by_detector: [u64; MAX_DETECTORS],
+    latest_event_ms: i64,
 }
 
 impl Engine {
@@ -100,6 +107,8 @@ impl Engine {
             requests: 0,
             alerts: 0,
             deduplicated: 0,
+            alerts_by_detector: [0; MAX_DETECTORS],
+            latest_event_ms: 0,
         }
     }
 
@@ -111,6 +120,7 @@ impl Engine {
     /// Feeds one event; appends the alerts it raises to `alerts`.
     pub fn observe(&mut self, event: &Event, alerts: &mut Vec<Alert>) {
         self.events += 1;
+        self.latest_event_ms = self.latest_event_ms.max(event.ts.unix_millis());
         let EventBody::ApiRequest(request) = &event.body else {
             return;
         };
@@ -187,6 +197,9 @@ impl Engine {
                     stats_evidence(stats),
                 ));
                 self.alerts += 1;
+                if let Some(n) = self.alerts_by_detector.get_mut(slot) {
+                    *n += 1;
+                }
             }
         }
     }
@@ -198,6 +211,8 @@ impl Engine {
             requests: self.requests,
             alerts: self.alerts,
             deduplicated: self.deduplicated,
+            alerts_by_detector: self.alerts_by_detector,
+            latest_event_ms: self.latest_event_ms,
             tables: self.tables.each_ref().map(SubjectTable::stats),
         }
     }
