@@ -15,7 +15,7 @@
 use std::{
     panic::AssertUnwindSafe,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -24,7 +24,7 @@ use std::{
 use bulwark_bus::{AlertBus, Subscription};
 use bulwark_config::DetectionConfig;
 use bulwark_core::{Alert, Event, Timestamp};
-use bulwark_detect::usage::{Engine, EngineConfig, Price, Prices, Settings};
+use bulwark_detect::usage::{Engine, EngineConfig, EngineStats, Price, Prices, Settings};
 use bulwark_store::{EventQuery, Store};
 
 /// The engine settings `[detection]` asks for (the server and `bulwark replay` alike).
@@ -78,6 +78,17 @@ pub struct DetectionStats {
     pub store_failures: AtomicU64,
     /// Times a detector panicked (the engine then starts afresh).
     pub panics: AtomicU64,
+    /// The engine's own counters (subjects tracked and evicted per kind, alerts per
+    /// detector, duplicates suppressed, the latest event time), as of the end of the
+    /// latest round; they restart with the engine after a panic.
+    pub engine: Mutex<EngineStats>,
+}
+
+impl DetectionStats {
+    /// The engine's counters as of the end of the latest round.
+    pub fn engine(&self) -> EngineStats {
+        self.engine.lock().map_or_else(|e| *e.into_inner(), |s| *s)
+    }
 }
 
 /// Events taken from the queue per round; alerts of a round are stored together.
@@ -155,6 +166,7 @@ impl Live {
                 for event in batch.drain(..) {
                     self.observe(&event, &mut raised);
                 }
+                self.publish_stats();
                 if !raised.is_empty() {
                     self.deliver(&mut raised).await;
                 }
@@ -162,6 +174,15 @@ impl Live {
                     break;
                 }
             }
+        }
+    }
+
+    /// Copies the engine's counters where operators read them.
+    fn publish_stats(&self) {
+        let stats = self.engine.stats();
+        match self.stats.engine.lock() {
+            Ok(mut shared) => *shared = stats,
+            Err(poisoned) => *poisoned.into_inner() = stats,
         }
     }
 
@@ -251,6 +272,7 @@ impl Live {
         }
         // Warm-up events are not live ones.
         self.stats.events.store(0, Ordering::Relaxed);
+        self.publish_stats();
         tracing::info!(
             events = self.stats.warmup_events.load(Ordering::Relaxed),
             "detectors warmed up from stored events"

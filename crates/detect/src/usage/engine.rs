@@ -58,6 +58,11 @@ pub struct EngineStats {
     /// Alerts raised, and findings suppressed as duplicates.
     pub alerts: u64,
     pub deduplicated: u64,
+    /// Alerts raised per detector, in [`Engine::detector_names`] order (the rest 0).
+    pub alerts_by_detector: [u64; MAX_DETECTORS],
+    /// The latest event time seen (ms since the epoch; 0 before any event): the wall
+    /// clock minus this is how far detection lags behind.
+    pub latest_event_ms: i64,
     /// Per subject kind, in [`SubjectType::ALL`] order.
     pub tables: [TableStats; 4],
 }
@@ -73,6 +78,8 @@ pub struct Engine {
     requests: u64,
     alerts: u64,
     deduplicated: u64,
+    alerts_by_detector: [u64; MAX_DETECTORS],
+    latest_event_ms: i64,
 }
 
 impl Engine {
@@ -100,6 +107,8 @@ impl Engine {
             requests: 0,
             alerts: 0,
             deduplicated: 0,
+            alerts_by_detector: [0; MAX_DETECTORS],
+            latest_event_ms: 0,
         }
     }
 
@@ -111,6 +120,7 @@ impl Engine {
     /// Feeds one event; appends the alerts it raises to `alerts`.
     pub fn observe(&mut self, event: &Event, alerts: &mut Vec<Alert>) {
         self.events += 1;
+        self.latest_event_ms = self.latest_event_ms.max(event.ts.unix_millis());
         let EventBody::ApiRequest(request) = &event.body else {
             return;
         };
@@ -123,20 +133,31 @@ impl Engine {
             event.tenant.as_ref().map(|t| t.as_str()),
             None,
         ];
+        let fingerprints: [Option<u64>; 4] = std::array::from_fn(|kind_index| {
+            if kind_index == 3 {
+                return features.prefix_hash;
+            }
+            let id = subjects.get(kind_index).copied().flatten()?;
+            Some(hash_bytes(kind_index as u64 + 11, id.as_bytes()))
+        });
+        // Locate every subject before touching any: the four lookups' cache misses
+        // overlap (each table is changed only by its own subject below).
+        let located: [Option<usize>; 4] = std::array::from_fn(|kind_index| {
+            let table = self.tables.get(kind_index)?;
+            table.locate(fingerprints.get(kind_index).copied().flatten()?)
+        });
         for (kind_index, (table, id)) in self.tables.iter_mut().zip(subjects).enumerate() {
             let kind = SubjectType::ALL
                 .get(kind_index)
                 .copied()
                 .unwrap_or(SubjectType::Key);
-            let fingerprint = match (kind, id) {
-                (SubjectType::Network, _) => match features.prefix_hash {
-                    Some(prefix) => prefix,
-                    None => continue,
-                },
-                (_, Some(id)) => hash_bytes(kind_index as u64 + 11, id.as_bytes()),
-                (_, None) => continue,
+            let Some(fingerprint) = fingerprints.get(kind_index).copied().flatten() else {
+                continue;
             };
-            let Some(state) = table.entry(fingerprint, || SubjectState::new(&features)) else {
+            let found = located.get(kind_index).copied().flatten();
+            let Some(state) =
+                table.entry_located(fingerprint, found, || SubjectState::new(&features))
+            else {
                 continue;
             };
             let update = state.record(&features, bits);
@@ -176,6 +197,9 @@ impl Engine {
                     stats_evidence(stats),
                 ));
                 self.alerts += 1;
+                if let Some(n) = self.alerts_by_detector.get_mut(slot) {
+                    *n += 1;
+                }
             }
         }
     }
@@ -187,6 +211,8 @@ impl Engine {
             requests: self.requests,
             alerts: self.alerts,
             deduplicated: self.deduplicated,
+            alerts_by_detector: self.alerts_by_detector,
+            latest_event_ms: self.latest_event_ms,
             tables: self.tables.each_ref().map(SubjectTable::stats),
         }
     }

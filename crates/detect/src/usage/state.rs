@@ -181,13 +181,15 @@ impl Profile {
 }
 
 /// The subject's state. Size: `size_of::<SubjectState>()` (see
-/// [`SubjectState::BYTES`]), fixed. `repr(C)` with the statistics first: their hot part
-/// starts the state, so an event touches a few adjacent cache lines.
+/// [`SubjectState::BYTES`]), fixed. `repr(C)`: the detectors' memories (read when a
+/// minute closes, which for most subjects is most events) and then the hot part of the
+/// statistics, so that what an event touches is one run of adjacent cache lines right
+/// after the table's slot header, and the cold part of the statistics comes last.
 #[derive(Debug, Clone, PartialEq)]
 #[repr(C)]
 pub struct SubjectState {
-    pub stats: SubjectStats,
     pub memory: super::detectors::Memory,
+    pub stats: SubjectStats,
 }
 
 /// What every detector may read about a subject.

@@ -121,6 +121,14 @@ fn a_usage_spike_is_explained_and_deduplicated() {
         of(&alerts[before..], "usage_spike", SubjectType::Key).len(),
         1
     );
+    // The counters operators see: alerts per detector, and the latest event time.
+    let stats = engine.stats();
+    for (slot, name) in engine.detector_names().into_iter().enumerate() {
+        let raised = alerts.iter().filter(|a| a.detector == name).count() as u64;
+        assert_eq!(stats.alerts_by_detector[slot], raised, "{name}");
+    }
+    assert_eq!(stats.alerts_by_detector.iter().sum::<u64>(), stats.alerts);
+    assert_eq!(stats.latest_event_ms, spike_at + 2 * HOUR + 79 * 500);
 }
 
 #[test]

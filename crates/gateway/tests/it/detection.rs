@@ -107,4 +107,9 @@ async fn a_usage_spike_through_the_gateway_raises_a_stored_alert_within_seconds(
     let detection = h.gw().detection();
     assert!(detection.events.load(Ordering::Relaxed) >= 60);
     assert_eq!(detection.panics.load(Ordering::Relaxed), 0);
+    // The engine's own counters are copied before its alerts are delivered.
+    let engine = detection.engine();
+    assert!(engine.alerts_by_detector[0] >= 1, "{engine:?}"); // usage_spike
+    assert!(engine.tables[0].len >= 1, "{engine:?}");
+    assert!(engine.latest_event_ms > 0, "{engine:?}");
 }
