@@ -82,6 +82,9 @@ pub struct DetectionStats {
     /// detector, duplicates suppressed, the latest event time), as of the end of the
     /// latest round; they restart with the engine after a panic.
     pub engine: Mutex<EngineStats>,
+    /// The detectors' names, in the order of `EngineStats::alerts_by_detector`; set when
+    /// the engine is built.
+    pub detectors: std::sync::OnceLock<Vec<&'static str>>,
 }
 
 impl DetectionStats {
@@ -124,8 +127,10 @@ pub(crate) fn spawn(
                     return;
                 }
             };
+            let engine = Engine::new(engine_config.clone());
+            let _ = stats.detectors.set(engine.detector_names());
             let live = Live {
-                engine: Engine::new(engine_config.clone()),
+                engine,
                 config: engine_config,
                 store,
                 alerts,

@@ -1,6 +1,8 @@
 //! Prometheus metrics, registered once as named items and rendered in text format.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bulwark_core::SubjectType;
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
@@ -13,7 +15,7 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::state::AppState;
+use crate::{detection::DetectionStats, state::AppState};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct RequestLabels {
@@ -120,6 +122,159 @@ pub(crate) struct Metrics {
     events_write_failed: Gauge,
     key_cache_entries: Gauge,
     key_cache_misses: Gauge,
+    detection: DetectionMetrics,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct DetectorLabels {
+    pub(crate) detector: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct SubjectLabels {
+    pub(crate) subject: &'static str,
+}
+
+/// The live detectors' counters, copied from [`DetectionStats`] when rendered.
+#[derive(Debug)]
+struct DetectionMetrics {
+    events: Gauge,
+    warmup_events: Gauge,
+    alerts: Family<DetectorLabels, Gauge>,
+    deduplicated: Gauge,
+    alerts_stored: Gauge,
+    alert_store_failures: Gauge,
+    panics: Gauge,
+    subjects: Family<SubjectLabels, Gauge>,
+    subjects_cap: Family<SubjectLabels, Gauge>,
+    evictions: Family<SubjectLabels, Gauge>,
+    state_bytes: Gauge,
+    lag_seconds: Gauge<f64, AtomicU64>,
+}
+
+impl DetectionMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let mut gauge = |name: &str, help: &str| {
+            let g = Gauge::default();
+            registry.register(name, help, g.clone());
+            g
+        };
+        let events = gauge(
+            "detection_events_total",
+            "Live events run through the detectors",
+        );
+        let warmup_events = gauge(
+            "detection_warmup_events",
+            "Stored events relearnt when the detectors started",
+        );
+        let deduplicated = gauge(
+            "detection_deduplicated_total",
+            "Findings suppressed as duplicates of a recent alert",
+        );
+        let alerts_stored = gauge(
+            "detection_alerts_stored_total",
+            "Alerts written to the store",
+        );
+        let alert_store_failures = gauge(
+            "detection_alert_store_failures_total",
+            "Alerts lost because the store kept failing",
+        );
+        let panics = gauge(
+            "detection_panics_total",
+            "Times a detector panicked (the engine then starts afresh)",
+        );
+        let state_bytes = gauge(
+            "detection_state_bytes",
+            "Memory held by the per-subject tables",
+        );
+        let alerts = Family::<DetectorLabels, Gauge>::default();
+        registry.register(
+            "detection_alerts_total",
+            "Alerts raised, by detector",
+            alerts.clone(),
+        );
+        let subjects = Family::<SubjectLabels, Gauge>::default();
+        registry.register(
+            "detection_subjects",
+            "Subjects tracked, by kind",
+            subjects.clone(),
+        );
+        let subjects_cap = Family::<SubjectLabels, Gauge>::default();
+        registry.register(
+            "detection_subjects_limit",
+            "Most subjects tracked, by kind (the coldest are evicted beyond it)",
+            subjects_cap.clone(),
+        );
+        let evictions = Family::<SubjectLabels, Gauge>::default();
+        registry.register(
+            "detection_evictions_total",
+            "Subjects evicted to make room, by kind",
+            evictions.clone(),
+        );
+        let lag_seconds = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "detection_lag_seconds",
+            "Wall clock minus the latest event time the detectors have seen",
+            lag_seconds.clone(),
+        );
+        Self {
+            events,
+            warmup_events,
+            alerts,
+            deduplicated,
+            alerts_stored,
+            alert_store_failures,
+            panics,
+            subjects,
+            subjects_cap,
+            evictions,
+            state_bytes,
+            lag_seconds,
+        }
+    }
+
+    fn update(&self, stats: &DetectionStats) {
+        let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let load = |v: &std::sync::atomic::AtomicU64| as_i64(v.load(Ordering::Relaxed));
+        self.events.set(load(&stats.events));
+        self.warmup_events.set(load(&stats.warmup_events));
+        self.alerts_stored.set(load(&stats.stored));
+        self.alert_store_failures.set(load(&stats.store_failures));
+        self.panics.set(load(&stats.panics));
+        // Detection off: no engine, nothing more to say.
+        let Some(names) = stats.detectors.get() else {
+            return;
+        };
+        let engine = stats.engine();
+        self.deduplicated.set(as_i64(engine.deduplicated));
+        for (name, count) in names.iter().zip(engine.alerts_by_detector) {
+            self.alerts
+                .get_or_create(&DetectorLabels { detector: name })
+                .set(as_i64(count));
+        }
+        let mut bytes = 0_u64;
+        for (kind, table) in SubjectType::ALL.iter().zip(engine.tables) {
+            let labels = SubjectLabels {
+                subject: kind.as_str(),
+            };
+            self.subjects
+                .get_or_create(&labels)
+                .set(as_i64(table.len as u64));
+            self.subjects_cap
+                .get_or_create(&labels)
+                .set(as_i64(table.cap as u64));
+            self.evictions
+                .get_or_create(&labels)
+                .set(as_i64(table.evictions));
+            bytes = bytes.saturating_add(table.bytes as u64);
+        }
+        self.state_bytes.set(as_i64(bytes));
+        if engine.latest_event_ms > 0 {
+            let now = bulwark_core::Timestamp::now().unix_millis();
+            let lag = (now - engine.latest_event_ms).max(0) as f64 / 1000.0;
+            self.lag_seconds.set(lag);
+        }
+    }
 }
 
 fn latency_histogram() -> Histogram {
@@ -206,6 +361,7 @@ impl Metrics {
             "key_cache_misses_total",
             "Key lookups that read the store",
         );
+        let detection = DetectionMetrics::register(&mut registry);
         Self {
             registry,
             requests,
@@ -222,6 +378,7 @@ impl Metrics {
             events_write_failed,
             key_cache_entries,
             key_cache_misses,
+            detection,
         }
     }
 
@@ -243,6 +400,7 @@ impl Metrics {
         let cache = state.keys.stats();
         self.key_cache_entries.set(as_i64(cache.entries));
         self.key_cache_misses.set(as_i64(cache.misses));
+        self.detection.update(&state.detection);
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             out.push_str("# error: metrics could not be encoded\n");

@@ -316,6 +316,7 @@ async fn start_inner(
         upstreams,
         bus: Arc::clone(&bus),
         writer_stats: Arc::clone(&writer_stats),
+        detection: Arc::clone(&detection_stats),
         moderation: Arc::new(Moderation::new(
             &config.moderation,
             scanner,

@@ -8,7 +8,10 @@ use bulwark_identity::{Directory, KeyCache};
 use bulwark_store::Store;
 use ipnet::IpNet;
 
-use crate::{metrics::Metrics, moderate::Moderation, ratelimit::RateLimiter, upstream::Upstreams};
+use crate::{
+    detection::DetectionStats, metrics::Metrics, moderate::Moderation, ratelimit::RateLimiter,
+    upstream::Upstreams,
+};
 
 /// The request-path settings taken from the validated configuration.
 #[derive(Debug, Clone)]
@@ -30,6 +33,8 @@ pub(crate) struct AppState {
     pub(crate) upstreams: Upstreams,
     pub(crate) bus: Arc<EventBus>,
     pub(crate) writer_stats: Arc<WriterStats>,
+    /// The live detectors' counters (all zero when detection is off).
+    pub(crate) detection: Arc<DetectionStats>,
     pub(crate) metrics: Metrics,
     /// Content moderation: scanner and policies.
     pub(crate) moderation: Arc<Moderation>,
