@@ -124,15 +124,7 @@ async fn a_usage_spike_through_the_gateway_raises_a_stored_alert_within_seconds(
     assert!(engine.latest_event_ms > 0, "{engine:?}");
 
     // Operators see the same on /metrics.
-    let metrics = h
-        .http
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = h.metrics().await;
     let value = |line: &str| -> f64 {
         let found = metrics
             .lines()

@@ -150,6 +150,12 @@ impl Harness {
         format!("{}{path}", self.base)
     }
 
+    /// The gateway's `/metrics` text.
+    pub(crate) async fn metrics(&self) -> String {
+        let response = self.http.get(self.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     pub(crate) fn gw(&self) -> &RunningGateway {
         self.gw.as_ref().unwrap()
     }

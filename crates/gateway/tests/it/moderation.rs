@@ -694,15 +694,7 @@ async fn moderations_endpoint_speaks_openai_with_bulwark_categories() {
         "answered by Bulwark, not forwarded"
     );
 
-    let metrics = h
-        .http
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = h.metrics().await;
     assert!(
         metrics.contains("bulwark_moderation_scans_total{stage=\"api\"}"),
         "{metrics}"
@@ -726,15 +718,7 @@ async fn moderations_endpoint_speaks_openai_with_bulwark_categories() {
 async fn blocks_are_counted_in_metrics() {
     let h = gateway(None).await;
     assert_error(h.chat(PHISHING_PROMPT).await, 400, "content_filter").await;
-    let metrics = h
-        .http
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = h.metrics().await;
     for line in [
         "bulwark_moderation_blocks_total{stage=\"input\",category=\"cyber/phishing\"} 1",
         "bulwark_moderation_scans_total{stage=\"input\"} 1",
