@@ -301,7 +301,8 @@ mod tests {
     }
 
     async fn text(response: Response<UpstreamBody>) -> String {
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = http_body_util::Limited::new(response.into_body(), 1024);
+        let bytes = body.collect().await.unwrap().to_bytes();
         String::from_utf8(bytes.to_vec()).unwrap()
     }
 
