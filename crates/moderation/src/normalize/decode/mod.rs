@@ -352,8 +352,18 @@ fn compact(text: &str, view: &mut String, mut holes: Option<&mut Vec<Hole>>) -> 
     view.clear();
     let mut removed = 0;
     let mut kept_from = 0;
-    for (i, c) in text.char_indices() {
-        if !c.is_ascii() && invisible::is_default_ignorable(c) {
+    // Default-ignorable characters are never ASCII: runs of ASCII are skipped bytewise.
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(skip) = bytes
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|b| !b.is_ascii()))
+    {
+        i += skip;
+        let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) else {
+            break;
+        };
+        if invisible::is_default_ignorable(c) {
             view.push_str(text.get(kept_from..i).unwrap_or(""));
             removed += c.len_utf8();
             kept_from = i + c.len_utf8();
@@ -364,6 +374,7 @@ fn compact(text: &str, view: &mut String, mut holes: Option<&mut Vec<Hole>>) -> 
                 });
             }
         }
+        i += c.len_utf8();
     }
     if removed == 0 {
         return false;
