@@ -314,7 +314,7 @@ events {{
 }}
 
 http {{
-    access_log off;
+    access_log {access_log};
     client_body_temp_path {dir}/tmp/client_body;
     proxy_temp_path {dir}/tmp/proxy;
     fastcgi_temp_path {dir}/tmp/fastcgi;
@@ -692,6 +692,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--moderation", choices=("on", "off"), default=env("BENCH_MODERATION", "on"),
                    help="content moderation in the gateway: on (the default configuration: "
                         "prompts and answers scanned) or off (env BENCH_MODERATION)")
+    p.add_argument("--nginx-access-log", choices=("off", "on"),
+                   default=env("BENCH_NGINX_ACCESS_LOG", "off"),
+                   help="nginx's access log: off (the strictest baseline, the default) or on "
+                        "(nginx as Debian ships it: one buffered line per request to a file, "
+                        "as the gateway records one event per request) (env BENCH_NGINX_ACCESS_LOG)")
     p.add_argument("--ttft", type=int, default=int(env("BENCH_TTFT", "300")),
                    help="streamed requests per target for the time-to-first-token probe (0: skip)")
     a = p.parse_args(argv)
@@ -788,6 +793,7 @@ def main(argv: list[str]) -> int:
         "duration_s": round(args.duration), "warmup_s": round(args.warmup) if args.warmup >= 0.5 else 0,
         "rounds": args.rounds, "connections": args.conns, "targets": args.target_list,
         "moderation": args.moderation,
+        "nginx_access_log": args.nginx_access_log,
         "background_cores_before_start": round(idle_check(), 2),
         "request": {"method": "POST", "path": CHAT_PATH, "body_bytes": len(body.encode()),
                     "stream": False, "model": "gpt-4o-mini", "lua": str(LUA_SCRIPT.relative_to(REPO_ROOT))},
@@ -802,7 +808,7 @@ def main(argv: list[str]) -> int:
     if sim_bin != bulwark or not need_bulwark:
         si = meta["simulator_binary"]
         print(f"simulator : {si['path']}  ({si['version']}; built {si['modified']})")
-    print(f"nginx     : {nginx_path()}  ({meta['nginx']})")
+    print(f"nginx     : {nginx_path()}  ({meta['nginx']}; access log {args.nginx_access_log})")
     print(f"wrk       : {shutil.which('wrk')}  ({meta['wrk']})")
     print(f"load      : {meta['warmup_s']}s warm-up + {meta['duration_s']}s measured per run, "
           f"{args.rounds} run(s) per cell, connections {args.conns}, "
@@ -843,7 +849,10 @@ def main(argv: list[str]) -> int:
             ndir = tmp / "nginx"
             (ndir / "tmp").mkdir(parents=True)
             nport = free_port()
-            (ndir / "nginx.conf").write_text(NGINX_CONF.format(dir=ndir, port=nport, sim_port=sim_port))
+            (ndir / "nginx.conf").write_text(NGINX_CONF.format(
+                dir=ndir, port=nport, sim_port=sim_port,
+                access_log="off" if args.nginx_access_log == "off"
+                else f"{ndir}/access.log combined buffer=64k"))
             nlog = tmp / "nginx.log"
             t = subprocess.run([nginx_path(), "-t", "-p", str(ndir), "-c", str(ndir / "nginx.conf")],
                                capture_output=True, text=True)
