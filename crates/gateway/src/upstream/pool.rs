@@ -301,9 +301,14 @@ mod tests {
     }
 
     async fn text(response: Response<UpstreamBody>) -> String {
-        let body = http_body_util::Limited::new(response.into_body(), 1024);
-        let bytes = body.collect().await.unwrap().to_bytes();
-        String::from_utf8(bytes.to_vec()).unwrap()
+        let mut body = response.into_body();
+        let mut bytes = Vec::new();
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.unwrap().into_data() {
+                bytes.extend_from_slice(&data);
+            }
+        }
+        String::from_utf8(bytes).unwrap()
     }
 
     #[tokio::test]
