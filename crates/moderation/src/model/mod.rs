@@ -259,17 +259,17 @@ impl Model {
 
     /// The calibrated scores of everything fed so far (all zero before any token).
     pub fn scores(&self, state: &ModelState) -> Scores {
-        match self.logits(state) {
-            None => Scores::default(),
-            Some(logits) => {
-                let mut scores = Scores::default();
-                for ((score, head), logit) in scores.0.iter_mut().zip(&self.inner.heads).zip(logits)
-                {
-                    *score = head.calibrate(logit);
-                }
-                scores
-            }
+        self.logits(state)
+            .map_or_else(Scores::default, |logits| self.calibrate(logits))
+    }
+
+    /// The calibrated scores of raw logits (as [`Model::logits`] gives them).
+    pub fn calibrate(&self, logits: [f32; Category::COUNT]) -> Scores {
+        let mut scores = Scores::default();
+        for ((score, head), logit) in scores.0.iter_mut().zip(&self.inner.heads).zip(logits) {
+            *score = head.calibrate(logit);
         }
+        scores
     }
 
     /// The raw (uncalibrated) logit per category of everything fed so far: the highest of
