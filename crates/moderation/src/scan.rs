@@ -186,6 +186,7 @@ static BUILTIN: LazyLock<Scanner> = LazyLock::new(|| {
         RulePack::builtin(),
     )
     .expect("the built-in models fuse")
+    .with_output_phishing(Model::builtin_output_phishing())
 });
 
 impl Scanner {
@@ -768,6 +769,69 @@ mod tests {
             for ((c, w), s) in whole.scores.iter().zip(streamed.scores.0) {
                 assert!(s + 1e-5 >= w, "{c}: stream {s} < whole {w} ({side:?})");
             }
+        }
+    }
+
+    /// A completion that *is* a phishing message, with no request for one in sight: the
+    /// output side's detector (trained on mail) catches it.
+    const PHISHING_MAIL: &str = "Subject: Action required: your mailbox will be suspended\n\
+        Dear user, our records show that your email account has exceeded its storage quota \
+        and will be deactivated within 24 hours. To keep your account active, verify your \
+        login details by clicking the link below and signing in with your email address and \
+        password.\nhttp://mail-verify-account.example/login\nFailure to verify will result \
+        in permanent loss of your messages.\nIT Help Desk";
+
+    const ANSWERS: [&str; 4] = [
+        "Sure. To reverse a list in Python, call `items.reverse()` to do it in place, or use \
+         `reversed(items)` or the slice `items[::-1]` to get a new one.",
+        "The mitochondria is the organelle that produces most of the cell's energy in the \
+         form of ATP, through cellular respiration.",
+        "Here is a short email you could send: Hi Sam, thanks for your help with the move \
+         last weekend. Dinner is on me next Friday if you are free. Best, Alex",
+        "To reset your own password, open Settings, choose Security, then Change password. \
+         You will be asked for your current password first.",
+    ];
+
+    #[test]
+    fn the_builtin_scanner_uses_the_output_side_phishing_detector() {
+        let with = Scanner::builtin();
+        let detector = with
+            .output_phishing()
+            .expect("the built-in scanner has one");
+        assert_eq!(
+            with.thresholds(Side::Output)[Category::Phishing.index()],
+            detector.thresholds(Side::Output)[Category::Phishing.index()]
+        );
+        let without = Scanner::fused(
+            Model::builtin(),
+            SemanticModel::builtin(),
+            RulePack::builtin(),
+        )
+        .unwrap();
+        assert!(without.output_phishing().is_none());
+        let mut scratch = ScanScratch::new();
+        // The phishing message as a completion: flagged on the output side, as
+        // `cyber/phishing`, whole and streamed.
+        let out = with.scan(PHISHING_MAIL, Side::Output, &mut scratch);
+        assert!(out.flagged[Category::Phishing.index()], "{out:?}");
+        let mut stream = with.stream(Side::Output);
+        for word in PHISHING_MAIL.split_inclusive(' ') {
+            stream.push(word);
+        }
+        assert!(stream.finish().flagged[Category::Phishing.index()]);
+        // The same text as a prompt: the detector plays no part there.
+        assert_eq!(
+            with.scan(PHISHING_MAIL, Side::Input, &mut scratch),
+            without.scan(PHISHING_MAIL, Side::Input, &mut scratch)
+        );
+        assert_eq!(
+            with.thresholds(Side::Input),
+            without.thresholds(Side::Input)
+        );
+        // Ordinary assistant answers are not phishing.
+        for answer in ANSWERS {
+            let verdict = with.scan(answer, Side::Output, &mut scratch);
+            assert!(!verdict.is_flagged(), "{answer}: {verdict:?}");
         }
     }
 

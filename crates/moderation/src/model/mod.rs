@@ -127,6 +127,20 @@ static BUILTIN: LazyLock<Model> = LazyLock::new(|| {
     Model::from_bytes(BUILTIN_BYTES).expect("the built-in model is valid")
 });
 
+/// The output side's phishing detector: an n-gram model trained on mail only (phishing
+/// against legitimate messages) by `bulwark model train --config models/train.toml`
+/// (`[output_phishing]`); only its `cyber/phishing` head is used (see `Scanner`).
+static BUILTIN_PHISHING_BYTES: &[u8] = include_bytes!("../../models/output_phishing.bwm");
+
+static BUILTIN_PHISHING: LazyLock<Model> = LazyLock::new(|| {
+    #[allow(
+        clippy::expect_used,
+        reason = "the built-in model is a constant of the build, checked by a unit test; \
+                  no input reaches this"
+    )]
+    Model::from_bytes(BUILTIN_PHISHING_BYTES).expect("the built-in phishing detector is valid")
+});
+
 /// Integer weight sums of one window.
 #[derive(Debug, Clone, Copy, Default)]
 struct Window {
@@ -150,6 +164,11 @@ impl Model {
     /// The model built into the binary (parsed once, then shared).
     pub fn builtin() -> Self {
         BUILTIN.clone()
+    }
+
+    /// The output side's phishing detector built into the binary.
+    pub fn builtin_output_phishing() -> Self {
+        BUILTIN_PHISHING.clone()
     }
 
     /// Parses a model file (see `format.rs`); never panics, whatever the bytes.
