@@ -475,9 +475,14 @@ pub(crate) struct ScanArgs {
     /// Which side of a call the texts are: prompts or completions
     #[arg(long, value_enum, default_value = "input")]
     pub(crate) side: SideArg,
-    /// A model file to use instead of the built-in model
+    /// An n-gram model file to use instead of the built-in model (alone, unless
+    /// `--semantic-model` is given too)
     #[arg(long, value_name = "FILE")]
     pub(crate) model: Option<PathBuf>,
+    /// A semantic model file (`.bsm`) to fuse with the n-gram model [default: the built-in
+    /// one when `--model` is not given]
+    #[arg(long, value_name = "FILE")]
+    pub(crate) semantic_model: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -117,6 +117,7 @@ async fn run(command: Command, loaded: Option<(Config, Option<PathBuf>)>) -> any
                 output: args.output.as_deref(),
                 side: args.side.into(),
                 model: args.model.as_deref(),
+                semantic_model: args.semantic_model.as_deref(),
             });
         }
         other => other,

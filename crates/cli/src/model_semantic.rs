@@ -409,13 +409,16 @@ pub(crate) fn cascade(args: &CascadeArgs) -> anyhow::Result<()> {
 /// `bulwark model train --config FILE [--out FILE]`: every tier the plan names, then the
 /// model card.
 pub(crate) fn train_plan(config: &Path, out: Option<&Path>) -> anyhow::Result<()> {
-    use bulwark_training::{Folds, card, fit, fit_semantic, plan};
+    use bulwark_training::{Folds, card, fit, fit_semantic, phishing, plan};
     let started = std::time::Instant::now();
     let mut plan = plan::load(config)?;
     if let Some(out) = out {
         plan.ngram_out = out.to_owned();
     }
-    let steps = Steps::new(if plan.semantic.is_some() { 6 } else { 4 });
+    let steps = Steps::new(
+        4 + if plan.semantic.is_some() { 2 } else { 0 }
+            + if plan.output_phishing.is_some() { 2 } else { 0 },
+    );
     steps.step("reading the data");
     let corpus = Corpus::build(data::load_dir(&plan.data)?);
     steps.step("training the n-gram tier");
@@ -460,6 +463,31 @@ pub(crate) fn train_plan(config: &Path, out: Option<&Path>) -> anyhow::Result<()
             Some(model)
         }
     };
+    let detector = match &plan.output_phishing {
+        None => None,
+        Some(dp) => {
+            steps.step("training the output-side phishing detector");
+            let (model, _) = phishing::train(&corpus, &dp.config, plan.traffic_budget)?;
+            let bytes = model.to_bytes();
+            std::fs::write(&dp.out, &bytes)
+                .with_context(|| format!("cannot write `{}`", dp.out.display()))?;
+            let _ = writeln!(
+                text,
+                "output-side phishing detector {} → {} ({:.2} MiB)",
+                model.name(),
+                dp.out.display(),
+                bytes.len() as f64 / (1024.0 * 1024.0)
+            );
+            steps.step("evaluating the detector by source");
+            let rules = bulwark_moderation::RulePack::builtin();
+            let without = match &semantic {
+                Some(s) => bulwark_moderation::Scanner::fused(ngram.clone(), s.clone(), rules)?,
+                None => bulwark_moderation::Scanner::new(ngram.clone(), rules),
+            };
+            let figures = phishing::evaluate(&corpus, &model, &without, plan.traffic_budget);
+            Some((model, figures))
+        }
+    };
     steps.step("dev figures and the model card");
     if let Some(path) = &plan.card {
         let folds = Folds::new(&corpus, plan.ngram.seed, &[]);
@@ -477,15 +505,14 @@ pub(crate) fn train_plan(config: &Path, out: Option<&Path>) -> anyhow::Result<()
             out.map(|o| format!(" --out {}", o.display()))
                 .unwrap_or_default()
         );
-        let card = card::render(
-            &plan,
-            &corpus,
-            &ngram,
-            &ngram_dev,
-            semantic.as_ref(),
-            &semantic_dev,
-            &command,
-        );
+        let models = card::Models {
+            ngram: &ngram,
+            ngram_dev: &ngram_dev,
+            semantic: semantic.as_ref(),
+            semantic_dev: &semantic_dev,
+            detector: detector.as_ref().map(|(m, f)| (m, f.as_slice())),
+        };
+        let card = card::render(&plan, &corpus, &models, &command);
         std::fs::write(path, card).with_context(|| format!("cannot write `{}`", path.display()))?;
         let _ = writeln!(text, "model card → {}", path.display());
     }

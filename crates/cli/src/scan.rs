@@ -17,7 +17,7 @@ use std::{
 
 use anyhow::{Context, bail};
 use bulwark_core::{CYBER, Category, Side};
-use bulwark_moderation::{Model, RulePack, ScanScratch, Scanner, Verdict};
+use bulwark_moderation::{Model, RulePack, ScanScratch, Scanner, SemanticModel, Verdict};
 use serde_json::{Map, Value};
 
 use crate::output::{self, Progress};
@@ -32,26 +32,43 @@ pub(crate) struct ScanOptions<'a> {
     pub(crate) output: Option<&'a Path>,
     pub(crate) side: Side,
     pub(crate) model: Option<&'a Path>,
+    pub(crate) semantic_model: Option<&'a Path>,
 }
 
 pub(crate) fn run(options: &ScanOptions<'_>) -> anyhow::Result<()> {
-    let scanner = scanner(options.model)?;
+    let scanner = scanner(options.model, options.semantic_model)?;
     match options.input {
         None => scan_stdin(&scanner, options.side),
         Some(input) => scan_file(&scanner, input, options.output, options.side),
     }
 }
 
-/// The built-in scanner, or one with the model read from `model`.
-pub(crate) fn scanner(model: Option<&Path>) -> anyhow::Result<Scanner> {
-    let Some(path) = model else {
+/// The built-in scanner (both tiers, fused) without model files; with `model` alone, that
+/// n-gram model alone (the built-in fusion was fitted for the built-in n-gram model);
+/// with `semantic_model`, that semantic model fused with `model` or the built-in one.
+pub(crate) fn scanner(
+    model: Option<&Path>,
+    semantic_model: Option<&Path>,
+) -> anyhow::Result<Scanner> {
+    if model.is_none() && semantic_model.is_none() {
         return Ok(Scanner::builtin());
+    }
+    let read = |path: &Path| {
+        std::fs::read(path)
+            .with_context(|| format!("cannot read the model file `{}`", path.display()))
     };
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("cannot read the model file `{}`", path.display()))?;
-    let model = Model::from_bytes(&bytes)
-        .with_context(|| format!("cannot load the model file `{}`", path.display()))?;
-    Ok(Scanner::new(model, RulePack::builtin()))
+    let model = match model {
+        None => Model::builtin(),
+        Some(path) => Model::from_bytes(&read(path)?)
+            .with_context(|| format!("cannot load the model file `{}`", path.display()))?,
+    };
+    let Some(path) = semantic_model else {
+        return Ok(Scanner::new(model, RulePack::builtin()));
+    };
+    let semantic = SemanticModel::from_bytes(&read(path)?)
+        .with_context(|| format!("cannot load the semantic model file `{}`", path.display()))?;
+    Scanner::fused(model, semantic, RulePack::builtin())
+        .with_context(|| format!("cannot use the semantic model file `{}`", path.display()))
 }
 
 fn scan_stdin(scanner: &Scanner, side: Side) -> anyhow::Result<()> {
@@ -109,6 +126,9 @@ fn readable(scanner: &Scanner, verdict: &Verdict, side: Side) -> String {
         verdict.scores.cyber(),
         scanner.model().name()
     ));
+    if let Some(semantic) = scanner.semantic() {
+        out.push_str(&format!(" + {}", semantic.name()));
+    }
     out
 }
 

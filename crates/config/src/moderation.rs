@@ -219,6 +219,9 @@ pub struct ModerationConfig {
     pub upload_reject_share: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<PathBuf>,
+    /// The semantic model file fused with `model` (see the raw field's docs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub semantic_model: Option<PathBuf>,
     #[serde(skip_serializing_if = "ThresholdOverrides::is_empty")]
     pub thresholds: ThresholdOverrides,
     /// The default policy (tenants without an entry in `tenants`).
@@ -402,6 +405,16 @@ pub(crate) fn validate(
         }
         other => other.map(PathBuf::from),
     };
+    let semantic_model = match raw.semantic_model.as_deref() {
+        Some("") => {
+            errors.push(err(
+                "moderation.semantic_model",
+                "must not be empty when set",
+            ));
+            None
+        }
+        other => other.map(PathBuf::from),
+    };
 
     let mut thresholds = ThresholdOverrides::default();
     for (selector, key, value) in entries(errors, "moderation.thresholds", &raw.thresholds) {
@@ -463,6 +476,7 @@ pub(crate) fn validate(
         stream_window,
         upload_reject_share,
         model,
+        semantic_model,
         thresholds,
         policy,
         tenants,

@@ -162,6 +162,12 @@ pub struct RawModeration {
     /// A model file (`bulwark model train` writes them) to use instead of the built-in
     /// model. Read at start-up.
     pub model: Option<String>,
+    /// A semantic model file (`.bsm`, written by `bulwark model train` with its n-gram
+    /// model) whose fusion combines it with `model` (or the built-in model). Unset: the
+    /// built-in semantic model when `model` is unset too, and none (the n-gram model
+    /// alone) when `model` names a file, since the built-in fusion was fitted for the
+    /// built-in n-gram model only. Read at start-up.
+    pub semantic_model: Option<String>,
     /// Threshold overrides: category (or `cyber`, or `*`) = a score in [0, 1], or
     /// `{ input = …, output = … }`. Unset: the model's calibrated thresholds.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

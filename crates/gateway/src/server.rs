@@ -18,7 +18,7 @@ use axum::{
 use bulwark_bus::{AlertBus, EventBus, StoreWriter};
 use bulwark_config::{AuthStyle, Config, Upstream};
 use bulwark_identity::{Directory, KeyCache, KeyHasher, Pepper, PepperError};
-use bulwark_moderation::{Model, ModelError, RulePack, Scanner};
+use bulwark_moderation::{Model, ModelError, RulePack, Scanner, SemanticModel};
 use bulwark_sim::{SimConfig, Simulator};
 use bulwark_store::{SqliteStore, Store, StoreError};
 use http::{HeaderValue, StatusCode, header};
@@ -188,21 +188,34 @@ pub async fn start_with_store(
     start_inner(config, store, None).await
 }
 
-/// The scanner the configuration asks for: the built-in model, or the model file it
-/// names, with the built-in rule pack.
+/// The scanner the configuration asks for, with the built-in rule pack: the built-in
+/// models (n-gram and semantic, fused) when it names no model file; the n-gram model it
+/// names alone, or fused with the semantic model it names (`moderation.semantic_model`).
 pub fn configured_scanner(config: &Config) -> Result<Scanner, StartError> {
-    let Some(path) = &config.moderation.model else {
+    let m = &config.moderation;
+    if m.model.is_none() && m.semantic_model.is_none() {
         return Ok(Scanner::builtin());
+    }
+    let read = |path: &std::path::PathBuf| {
+        std::fs::read(path).map_err(|source| StartError::ModelFile {
+            path: path.clone(),
+            source,
+        })
     };
-    let bytes = std::fs::read(path).map_err(|source| StartError::ModelFile {
+    let invalid = |path: &std::path::PathBuf, source: ModelError| StartError::Model {
         path: path.clone(),
         source,
-    })?;
-    let model = Model::from_bytes(&bytes).map_err(|source| StartError::Model {
-        path: path.clone(),
-        source,
-    })?;
-    Ok(Scanner::new(model, RulePack::builtin()))
+    };
+    let model = match &m.model {
+        None => Model::builtin(),
+        Some(path) => Model::from_bytes(&read(path)?).map_err(|e| invalid(path, e))?,
+    };
+    let Some(path) = &m.semantic_model else {
+        return Ok(Scanner::new(model, RulePack::builtin()));
+    };
+    let semantic = SemanticModel::from_bytes(&read(path)?)
+        .map_err(|e| invalid(path, ModelError(e.to_string())))?;
+    Scanner::fused(model, semantic, RulePack::builtin()).map_err(|e| invalid(path, e))
 }
 
 async fn start_inner(

@@ -8,7 +8,10 @@
 //!   id and references;
 //! * the **model** ([`Model`]) is a linear classifier over hashed n-grams, trained by
 //!   `bulwark model train`;
-//! * the **scanner** ([`Scanner`]) runs all three on a whole text or, incrementally, on a
+//! * the **semantic tier** ([`SemanticModel`], crate `bulwark-semantic`, which knows
+//!   nothing of this one) pools a distilled sentence encoder's token vectors; its fusion
+//!   combines its logits with the model's;
+//! * the **scanner** ([`Scanner`]) runs them all on a whole text or, incrementally, on a
 //!   stream ([`StreamScan`]), and turns scores into a [`Verdict`] with per-side thresholds.
 //!
 //! The crate is pure and synchronous: no I/O, no async, no global state. Tables are built
@@ -21,6 +24,7 @@ mod rules;
 mod scan;
 
 pub use bulwark_core::{Category, Side};
+pub use bulwark_semantic::{SemanticError, SemanticModel};
 
 pub use crate::{
     model::{FeatureConfig, Head, Model, ModelError, ModelState},

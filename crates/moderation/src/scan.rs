@@ -1,12 +1,27 @@
-//! The scanner: normaliser, rule pack and model together, for one text
+//! The scanner: normaliser, rule pack and models together, for one text
 //! ([`Scanner::scan`]) or for a stream of pieces ([`Scanner::stream`]).
+//!
+//! **Two tiers.** Every piece of text the normaliser yields (the folded surface and each
+//! decoded segment) is scored by the n-gram model and, when the scanner has one, by the
+//! semantic tier (`bulwark-semantic`); each keeps its highest raw logit per category over
+//! the pieces, and the two logits are fused per category
+//! ([`bulwark_semantic::Fusion`]: `sigmoid(a · n-gram + b · semantic + c)`, fitted on the
+//! dev split when both were trained). That probability, raised by any rule that fired, is
+//! the category's score, compared with the fused thresholds. Without a semantic tier the
+//! n-gram model's calibrated score is used, as before it existed.
+//!
+//! **Bounds.** The n-gram model reads everything; the semantic tier pools at most the
+//! first [`bulwark_semantic::MAX_TOKENS`] WordPiece tokens of each piece (about 64 KiB of
+//! English), so a long input costs the semantic tier a bounded amount and is read to the
+//! end by the n-gram tier. Streams keep both tiers' running state (see [`StreamScan`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use bulwark_core::{Category, Side, SideRecord};
+use bulwark_semantic::{PoolState, SemanticModel};
 
 use crate::{
-    model::{Model, ModelState},
+    model::{Model, ModelError, ModelState},
     normalize::{Normalizer, Scratch},
     rules::{RuleHit, RulePack, RuleScratch},
 };
@@ -127,6 +142,13 @@ struct Inner {
     normalizer: Normalizer,
     rules: RulePack,
     model: Model,
+    /// The semantic tier, with a fusion for `model`'s logits; `None`: the n-gram model's
+    /// own calibrated scores.
+    semantic: Option<SemanticModel>,
+    /// The output side's phishing detector: an n-gram model trained on mail (phishing
+    /// against legitimate messages) whose `cyber/phishing` score and output threshold
+    /// replace the other tiers' for completions.
+    output_phishing: Option<Model>,
     input: Thresholds,
     output: Thresholds,
 }
@@ -137,6 +159,7 @@ pub struct ScanScratch {
     normalize: Scratch,
     rules: RuleScratch,
     hits: Vec<RuleHit>,
+    semantic: bulwark_semantic::Scratch,
 }
 
 impl ScanScratch {
@@ -151,13 +174,30 @@ impl Default for Scanner {
     }
 }
 
+static BUILTIN: LazyLock<Scanner> = LazyLock::new(|| {
+    #[allow(
+        clippy::expect_used,
+        reason = "the built-in models are constants of the build, trained together and \
+                  checked by a unit test; no input reaches this"
+    )]
+    Scanner::fused(
+        Model::builtin(),
+        SemanticModel::builtin(),
+        RulePack::builtin(),
+    )
+    .expect("the built-in models fuse")
+    .with_output_phishing(Model::builtin_output_phishing())
+});
+
 impl Scanner {
-    /// The built-in model and rule pack, with the model's calibrated thresholds.
+    /// The built-in models (n-gram and semantic, fused) and rule pack, with the fusion's
+    /// calibrated thresholds. Built once, then shared.
     pub fn builtin() -> Self {
-        Self::new(Model::builtin(), RulePack::builtin())
+        BUILTIN.clone()
     }
 
-    /// A scanner with this model and rule pack, and the model's calibrated thresholds.
+    /// A scanner with the n-gram model alone and this rule pack, with the model's
+    /// calibrated thresholds.
     pub fn new(model: Model, rules: RulePack) -> Self {
         let input = model.thresholds(Side::Input);
         let output = model.thresholds(Side::Output);
@@ -166,10 +206,75 @@ impl Scanner {
                 normalizer: Normalizer::new(),
                 rules,
                 model,
+                semantic: None,
+                output_phishing: None,
                 input,
                 output,
             }),
         }
+    }
+
+    /// A scanner with both tiers: `semantic` must carry a fusion (one per category), fitted
+    /// for `model`'s logits (`bulwark model train` writes the two files together). The
+    /// thresholds are the fusion's.
+    pub fn fused(
+        model: Model,
+        semantic: SemanticModel,
+        rules: RulePack,
+    ) -> Result<Self, ModelError> {
+        if !semantic.has_heads() || semantic.fusion().len() != Category::COUNT {
+            return Err(ModelError(format!(
+                "the semantic model `{}` has no fusion with an n-gram model",
+                semantic.name()
+            )));
+        }
+        let input = semantic.fused_thresholds(Side::Input);
+        let output = semantic.fused_thresholds(Side::Output);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                normalizer: Normalizer::new(),
+                rules,
+                model,
+                semantic: Some(semantic),
+                output_phishing: None,
+                input,
+                output,
+            }),
+        })
+    }
+
+    /// The same scanner with `detector` scoring `cyber/phishing` on the output side: its
+    /// calibrated phishing score (highest over the text's pieces) replaces the other
+    /// tiers' there, and its output threshold becomes the output side's phishing
+    /// threshold. Rules still raise the score. The input side does not change.
+    #[must_use]
+    pub fn with_output_phishing(self, detector: Model) -> Self {
+        let inner = &self.inner;
+        let mut output = inner.output;
+        if let (Some(t), Some(d)) = (
+            output.get_mut(Category::Phishing.index()),
+            detector
+                .thresholds(Side::Output)
+                .get(Category::Phishing.index()),
+        ) {
+            *t = *d;
+        }
+        Self {
+            inner: Arc::new(Inner {
+                normalizer: Normalizer::with_limits(*inner.normalizer.limits()),
+                rules: inner.rules.clone(),
+                model: inner.model.clone(),
+                semantic: inner.semantic.clone(),
+                output_phishing: Some(detector),
+                input: inner.input,
+                output,
+            }),
+        }
+    }
+
+    /// The output side's phishing detector, if any.
+    pub fn output_phishing(&self) -> Option<&Model> {
+        self.inner.output_phishing.as_ref()
     }
 
     /// The same scanner with other thresholds for `side`.
@@ -185,6 +290,8 @@ impl Scanner {
                 normalizer: Normalizer::with_limits(*inner.normalizer.limits()),
                 rules: inner.rules.clone(),
                 model: inner.model.clone(),
+                semantic: inner.semantic.clone(),
+                output_phishing: inner.output_phishing.clone(),
                 input,
                 output,
             }),
@@ -202,29 +309,79 @@ impl Scanner {
         &self.inner.model
     }
 
+    /// The semantic tier fused with the model, if any.
+    pub fn semantic(&self) -> Option<&SemanticModel> {
+        self.inner.semantic.as_ref()
+    }
+
     pub fn rules(&self) -> &RulePack {
         &self.inner.rules
     }
 
     /// Scans one whole text: the folded surface and every decoded segment, each scored by
-    /// the model and matched by the rules; a category's score is the highest any of them
-    /// reached.
+    /// both tiers and matched by the rules; a tier's logit per category is the highest any
+    /// piece reached (see the module docs for how they combine).
     pub fn scan(&self, text: &str, side: Side, scratch: &mut ScanScratch) -> Verdict {
         let inner = &*self.inner;
         let normalized = inner.normalizer.normalize(text, &mut scratch.normalize);
         let mut verdict = Verdict::default();
+        let mut logits = Logits::default();
+        let detector = inner
+            .output_phishing
+            .as_ref()
+            .filter(|_| side == Side::Output);
         for piece in normalized.texts() {
             let mut state = inner.model.start();
             inner.model.feed(&mut state, piece);
-            verdict.scores.max_with(&inner.model.scores(&state));
+            logits.ngram(inner.model.logits(&state));
+            if let Some(detector) = detector {
+                let mut state = detector.start();
+                detector.feed(&mut state, piece);
+                logits.phishing(detector.logits(&state));
+            }
+            if let Some(semantic) = &inner.semantic {
+                let mut pooled = PoolState::new();
+                semantic.feed(&mut pooled, piece, &mut scratch.semantic);
+                logits.semantic(semantic.state_logits(&pooled));
+            }
             scratch.hits.clear();
             inner
                 .rules
                 .find(piece, side, &mut scratch.rules, &mut scratch.hits);
             verdict.add_rule_hits(&scratch.hits);
         }
+        verdict.scores.max_with(&self.scores(&logits, side));
         verdict.apply(self.thresholds(side));
         verdict
+    }
+
+    /// The model scores of a text whose logits are known: fused with the semantic tier, or
+    /// the n-gram model's calibrated scores.
+    fn scores(&self, logits: &Logits, side: Side) -> Scores {
+        let inner = &*self.inner;
+        let mut scores = match &inner.semantic {
+            Some(semantic) => {
+                let none = [NO_LOGIT; Category::COUNT];
+                let fused = semantic.fused(
+                    logits.ngram.unwrap_or(none),
+                    logits.semantic.unwrap_or(none),
+                );
+                Scores(fused.unwrap_or_default())
+            }
+            // No token at all: nothing to score.
+            None => logits
+                .ngram
+                .map_or_else(Scores::default, |l| inner.model.calibrate(l)),
+        };
+        if side == Side::Output
+            && let Some(detector) = &inner.output_phishing
+        {
+            let phishing = logits
+                .phishing
+                .map_or(0.0, |l| detector.calibrate(l).get(Category::Phishing));
+            scores.set(Category::Phishing, phishing);
+        }
+        scores
     }
 
     /// Starts an incremental scan of a text that arrives in pieces (a streamed completion).
@@ -233,6 +390,8 @@ impl Scanner {
             scanner: self.clone(),
             side,
             state: self.inner.model.start(),
+            pooled: PoolState::new(),
+            phishing: self.inner.model.start(),
             pending: String::new(),
             checked: 0,
             received: 0,
@@ -240,6 +399,49 @@ impl Scanner {
             scratch: ScanScratch::new(),
             verdict: Verdict::default(),
         }
+    }
+}
+
+/// What stands in for a tier's logit when it saw no token (as in training, where the
+/// fusion was fitted on logits clamped to ±30).
+const NO_LOGIT: f32 = -30.0;
+
+/// Each tier's highest raw logit per category over the pieces of one text (`None`: no
+/// piece had a token).
+#[derive(Debug, Clone, Copy, Default)]
+struct Logits {
+    ngram: Option<[f32; Category::COUNT]>,
+    semantic: Option<[f32; Category::COUNT]>,
+    /// The output side's phishing detector's.
+    phishing: Option<[f32; Category::COUNT]>,
+}
+
+impl Logits {
+    fn ngram(&mut self, logits: Option<[f32; Category::COUNT]>) {
+        self.ngram = max_logits(self.ngram, logits);
+    }
+
+    fn semantic(&mut self, logits: Option<[f32; Category::COUNT]>) {
+        self.semantic = max_logits(self.semantic, logits);
+    }
+
+    fn phishing(&mut self, logits: Option<[f32; Category::COUNT]>) {
+        self.phishing = max_logits(self.phishing, logits);
+    }
+}
+
+fn max_logits(
+    a: Option<[f32; Category::COUNT]>,
+    b: Option<[f32; Category::COUNT]>,
+) -> Option<[f32; Category::COUNT]> {
+    match (a, b) {
+        (Some(mut a), Some(b)) => {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x = x.max(y);
+            }
+            Some(a)
+        }
+        (a, b) => a.or(b),
     }
 }
 
@@ -254,12 +456,20 @@ const RULE_TAIL: usize = 1024;
 /// An incremental scan: [`StreamScan::push`] each piece as it arrives; text is checked up
 /// to its last whitespace (a word cut in two is checked when its end arrives), and
 /// [`StreamScan::finish`] checks the rest. Work per piece is proportional to the piece,
-/// not to the transcript: the model keeps running state and rules see only a bounded tail.
+/// not to the transcript: both tiers keep running state (the n-gram model its open
+/// windows, the semantic tier its open windows' pooled sums, [`PoolState`]) and rules see
+/// only a bounded tail. Each check fuses the two tiers' logits over the text checked so
+/// far, so a finished stream scores as its whole text would (up to decoded segments,
+/// which are scored where they are found, and a run of [`MAX_PENDING`] bytes without
+/// whitespace, which may cut a word in two).
 #[derive(Debug)]
 pub struct StreamScan {
     scanner: Scanner,
     side: Side,
     state: ModelState,
+    pooled: PoolState,
+    /// The output side's phishing detector's running state (unused on the input side).
+    phishing: ModelState,
     /// Received but not yet checked.
     pending: String,
     /// Bytes of the text checked so far.
@@ -331,12 +541,36 @@ impl StreamScan {
         let folded = normalized.folded();
         inner.model.feed(&mut self.state, " ");
         inner.model.feed(&mut self.state, folded);
-        let mut scores = inner.model.scores(&self.state);
+        let mut logits = Logits::default();
+        logits.ngram(inner.model.logits(&self.state));
+        if let Some(semantic) = &inner.semantic {
+            semantic.feed(&mut self.pooled, folded, &mut self.scratch.semantic);
+            logits.semantic(semantic.state_logits(&self.pooled));
+        }
+        let detector = inner
+            .output_phishing
+            .as_ref()
+            .filter(|_| self.side == Side::Output);
+        if let Some(detector) = detector {
+            detector.feed(&mut self.phishing, " ");
+            detector.feed(&mut self.phishing, folded);
+            logits.phishing(detector.logits(&self.phishing));
+        }
         // Decoded segments are whole texts of their own.
         for segment in normalized.segments() {
             let mut state = inner.model.start();
             inner.model.feed(&mut state, segment.text);
-            scores.max_with(&inner.model.scores(&state));
+            logits.ngram(inner.model.logits(&state));
+            if let Some(semantic) = &inner.semantic {
+                let mut pooled = PoolState::new();
+                semantic.feed(&mut pooled, segment.text, &mut self.scratch.semantic);
+                logits.semantic(semantic.state_logits(&pooled));
+            }
+            if let Some(detector) = detector {
+                let mut state = detector.start();
+                detector.feed(&mut state, segment.text);
+                logits.phishing(detector.logits(&state));
+            }
             self.scratch.hits.clear();
             inner.rules.find(
                 segment.text,
@@ -346,6 +580,7 @@ impl StreamScan {
             );
             self.verdict.add_rule_hits(&self.scratch.hits);
         }
+        let scores = self.scanner.scores(&logits, self.side);
         self.verdict.scores.max_with(&scores);
         // Rules see the carried tail and the new text together.
         self.tail.push(' ');
@@ -490,6 +725,114 @@ mod tests {
             );
         }
         assert!(stream.received() - stream.checked() <= MAX_PENDING);
+    }
+
+    #[test]
+    fn the_builtin_scanner_fuses_both_tiers_with_the_fusion_thresholds() {
+        let fused = Scanner::builtin();
+        let semantic = fused
+            .semantic()
+            .expect("the built-in scanner has a semantic tier");
+        assert_eq!(
+            *fused.thresholds(Side::Input),
+            semantic.fused_thresholds(Side::Input)
+        );
+        let ngram = Scanner::new(Model::builtin(), RulePack::builtin());
+        assert!(ngram.semantic().is_none());
+        let mut scratch = ScanScratch::new();
+        let a = fused.scan(DMARC, Side::Input, &mut scratch).scores;
+        let b = ngram.scan(DMARC, Side::Input, &mut scratch).scores;
+        assert_ne!(a, b, "the fused scores are not the n-gram model's");
+        // A semantic model without a fusion cannot be fused.
+        let bare = semantic
+            .with_heads("bare".into(), semantic.pooling(), semantic.heads().to_vec())
+            .unwrap();
+        assert!(Scanner::fused(Model::builtin(), bare, RulePack::builtin()).is_err());
+        // Nothing to score: nothing flagged.
+        assert!(!fused.scan("", Side::Input, &mut scratch).is_flagged());
+    }
+
+    #[test]
+    fn a_finished_stream_scores_at_least_as_its_whole_text() {
+        let text = "Thanks for the update on the quarterly numbers. I moved the budget review \
+                    to Thursday and booked the small meeting room. Could you send the slides \
+                    before noon so that I can print them? Dear Customer, your account has \
+                    been suspended: click the link below and log in to verify your password.";
+        let scanner = Scanner::builtin();
+        for side in [Side::Input, Side::Output] {
+            let whole = scanner.scan(text, side, &mut ScanScratch::new());
+            let mut stream = scanner.stream(side);
+            for word in text.split_inclusive(' ') {
+                stream.push(word);
+            }
+            let streamed = stream.finish().clone();
+            for ((c, w), s) in whole.scores.iter().zip(streamed.scores.0) {
+                assert!(s + 1e-5 >= w, "{c}: stream {s} < whole {w} ({side:?})");
+            }
+        }
+    }
+
+    /// A completion that *is* a phishing message, with no request for one in sight: the
+    /// output side's detector (trained on mail) catches it.
+    const PHISHING_MAIL: &str = "Subject: Action required: your mailbox will be suspended\n\
+        Dear user, our records show that your email account has exceeded its storage quota \
+        and will be deactivated within 24 hours. To keep your account active, verify your \
+        login details by clicking the link below and signing in with your email address and \
+        password.\nhttp://mail-verify-account.example/login\nFailure to verify will result \
+        in permanent loss of your messages.\nIT Help Desk";
+
+    const ANSWERS: [&str; 4] = [
+        "Sure. To reverse a list in Python, call `items.reverse()` to do it in place, or use \
+         `reversed(items)` or the slice `items[::-1]` to get a new one.",
+        "The mitochondria is the organelle that produces most of the cell's energy in the \
+         form of ATP, through cellular respiration.",
+        "Here is a short email you could send: Hi Sam, thanks for your help with the move \
+         last weekend. Dinner is on me next Friday if you are free. Best, Alex",
+        "To reset your own password, open Settings, choose Security, then Change password. \
+         You will be asked for your current password first.",
+    ];
+
+    #[test]
+    fn the_builtin_scanner_uses_the_output_side_phishing_detector() {
+        let with = Scanner::builtin();
+        let detector = with
+            .output_phishing()
+            .expect("the built-in scanner has one");
+        assert_eq!(
+            with.thresholds(Side::Output)[Category::Phishing.index()],
+            detector.thresholds(Side::Output)[Category::Phishing.index()]
+        );
+        let without = Scanner::fused(
+            Model::builtin(),
+            SemanticModel::builtin(),
+            RulePack::builtin(),
+        )
+        .unwrap();
+        assert!(without.output_phishing().is_none());
+        let mut scratch = ScanScratch::new();
+        // The phishing message as a completion: flagged on the output side, as
+        // `cyber/phishing`, whole and streamed.
+        let out = with.scan(PHISHING_MAIL, Side::Output, &mut scratch);
+        assert!(out.flagged[Category::Phishing.index()], "{out:?}");
+        let mut stream = with.stream(Side::Output);
+        for word in PHISHING_MAIL.split_inclusive(' ') {
+            stream.push(word);
+        }
+        assert!(stream.finish().flagged[Category::Phishing.index()]);
+        // The same text as a prompt: the detector plays no part there.
+        assert_eq!(
+            with.scan(PHISHING_MAIL, Side::Input, &mut scratch),
+            without.scan(PHISHING_MAIL, Side::Input, &mut scratch)
+        );
+        assert_eq!(
+            with.thresholds(Side::Input),
+            without.thresholds(Side::Input)
+        );
+        // Ordinary assistant answers are not phishing.
+        for answer in ANSWERS {
+            let verdict = with.scan(answer, Side::Output, &mut scratch);
+            assert!(!verdict.is_flagged(), "{answer}: {verdict:?}");
+        }
     }
 
     #[test]

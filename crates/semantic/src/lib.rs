@@ -23,6 +23,8 @@ pub mod model;
 pub mod wordpiece;
 
 pub use crate::{
-    model::{Fusion, Head, Pooling, Scratch, SemanticError, SemanticModel, Table},
+    model::{
+        Fusion, Head, MAX_TOKENS, PoolState, Pooling, Scratch, SemanticError, SemanticModel, Table,
+    },
     wordpiece::WordPiece,
 };

@@ -3,8 +3,9 @@
 //! **Scoring.** A text's tokens are cut into windows of [`Pooling::window_tokens`]
 //! tokens starting every [`Pooling::hop_tokens`] (a text no longer than one window is one
 //! window). A window's feature vector is the mean of its tokens' rows, except that a
-//! window of fewer than [`Pooling::norm_floor`] tokens is divided by the floor instead,
-//! so a two-word text cannot reach a high score on two rows. Category `c`'s window logit
+//! window of fewer than [`Pooling::norm_floor`] different tokens is divided by more
+//! ([`Pooling::divisor`]): a two-word text cannot reach a high score on two rows, nor a
+//! word repeated a hundred times on one. Category `c`'s window logit
 //! is `bias_c + w_c · features`; the text's logit is its best window's, and its score
 //! `sigmoid(platt_a · logit + platt_b)`.
 //!
@@ -15,7 +16,10 @@
 //! projected onto the heads once ([`SemanticModel`] keeps one `[f32; 8]` per vocabulary
 //! token), and scoring a window is a sum of those.
 
-use std::{fmt, sync::Arc};
+use std::{
+    fmt,
+    sync::{Arc, LazyLock},
+};
 
 use bulwark_core::{Category, Side};
 
@@ -32,6 +36,14 @@ pub const MAX_TOKENS: usize = 16_384;
 
 /// The widest table any file may hold.
 pub const MAX_DIM: usize = 1024;
+
+/// The most windows open at once (`window_tokens / hop_tokens`): a [`PoolState`] keeps
+/// one running sum per open window, in a fixed array.
+pub const MAX_OVERLAP: usize = 8;
+
+/// The largest [`Pooling::norm_floor`]: a [`PoolState`] remembers up to this many
+/// distinct tokens per open window.
+pub const MAX_FLOOR: usize = 16;
 
 /// Why a semantic model could not be built or loaded.
 #[derive(Debug, thiserror::Error)]
@@ -169,10 +181,10 @@ impl Default for Pooling {
 impl Pooling {
     pub fn validate(&self) -> Result<(), String> {
         let (w, h) = (self.window_tokens, self.hop_tokens);
-        if w == 0 || h == 0 || h > w || w % h != 0 || w > 4096 {
+        if w == 0 || h == 0 || h > w || w % h != 0 || w > 4096 || w / h > MAX_OVERLAP as u16 {
             return Err(format!("window {w} / hop {h} invalid"));
         }
-        if self.norm_floor == 0 || self.norm_floor > w {
+        if self.norm_floor == 0 || self.norm_floor > w || usize::from(self.norm_floor) > MAX_FLOOR {
             return Err(format!("norm floor {} invalid", self.norm_floor));
         }
         Ok(())
@@ -199,9 +211,17 @@ impl Pooling {
         })
     }
 
-    /// What a window of `n` tokens is divided by.
-    pub fn divisor(&self, n: usize) -> f32 {
-        n.max(usize::from(self.norm_floor)).max(1) as f32
+    /// What the summed rows of a window of `n` tokens, `distinct` of them different, are
+    /// divided by: `n · floor / min(distinct, floor)`. A window of at least `floor`
+    /// different tokens is a plain mean (`n`); a short text of different tokens is divided
+    /// by the floor, so two words cannot reach a high score on two rows; and a window of
+    /// few different tokens repeated ("hello hello hello …") counts as those few tokens
+    /// once each, not as a long text saying the same thing many times over.
+    pub fn divisor(&self, n: usize, distinct: usize) -> f32 {
+        let floor = usize::from(self.norm_floor.max(1));
+        let n = n.max(1);
+        let d = distinct.clamp(1, floor).min(n);
+        (n * floor) as f32 / d as f32
     }
 }
 
@@ -323,6 +343,58 @@ impl Scratch {
     }
 }
 
+/// Windowed pooling in progress: the running sums of the windows still open (and their
+/// first few different tokens, for [`Pooling::divisor`]) and the best closed window's
+/// logits, a fixed size (under 1 KiB) whatever is fed. A stream keeps
+/// one; [`SemanticModel::feed`] is O(piece) and [`SemanticModel::state_logits`] O(1).
+#[derive(Debug, Clone, Copy)]
+pub struct PoolState {
+    /// Tokens fed so far.
+    tokens: usize,
+    /// Window `k`'s projected sums live in slot `k % overlap`.
+    open: [[f32; C]; MAX_OVERLAP],
+    /// The first `norm_floor` different tokens of each open window, and their count.
+    seen: [[u32; MAX_FLOOR]; MAX_OVERLAP],
+    distinct: [u8; MAX_OVERLAP],
+    best: Option<[f32; C]>,
+}
+
+impl Default for PoolState {
+    fn default() -> Self {
+        Self {
+            tokens: 0,
+            open: [[0.0; C]; MAX_OVERLAP],
+            seen: [[0; MAX_FLOOR]; MAX_OVERLAP],
+            distinct: [0; MAX_OVERLAP],
+            best: None,
+        }
+    }
+}
+
+impl PoolState {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Tokens fed so far (at most [`MAX_TOKENS`]).
+    pub fn tokens(&self) -> usize {
+        self.tokens
+    }
+}
+
+/// The default model, trained by `bulwark model train --config models/train.toml` with
+/// the built-in n-gram model of `bulwark-moderation`, whose logits its fusion expects.
+static BUILTIN_BYTES: &[u8] = include_bytes!("../models/default.bsm");
+
+static BUILTIN: LazyLock<SemanticModel> = LazyLock::new(|| {
+    #[allow(
+        clippy::expect_used,
+        reason = "the built-in model is a constant of the build, checked by a unit test; \
+                  no input reaches this"
+    )]
+    SemanticModel::from_bytes(BUILTIN_BYTES).expect("the built-in semantic model is valid")
+});
+
 /// A loaded semantic model (`Send + Sync`; clones share everything).
 #[derive(Clone)]
 pub struct SemanticModel {
@@ -352,6 +424,11 @@ impl fmt::Debug for SemanticModel {
 }
 
 impl SemanticModel {
+    /// The model built into the binary (parsed once, then shared).
+    pub fn builtin() -> Self {
+        BUILTIN.clone()
+    }
+
     /// Builds a model; `heads` is one per category in [`Category::ALL`] order, or empty
     /// for a bare table (what distillation writes).
     pub fn from_parts(
@@ -545,29 +622,122 @@ impl SemanticModel {
         self.token_logits(&scratch.tokens)
     }
 
-    /// The raw logits of an already tokenised text.
+    /// The raw logits of an already tokenised text (at most [`MAX_TOKENS`] of it): what
+    /// feeding `tokens` to a fresh [`PoolState`] gives.
     pub fn token_logits(&self, tokens: &[u32]) -> Option<[f32; C]> {
-        let inner = &*self.inner;
-        if tokens.is_empty() || inner.heads.is_empty() {
-            return None;
+        let mut state = PoolState::default();
+        self.feed_tokens(&mut state, tokens);
+        self.state_logits(&state)
+    }
+
+    /// Tokenises the next piece of a text that arrives in pieces and adds its tokens to
+    /// `state` (up to [`MAX_TOKENS`] in all). Pieces should end between words (the
+    /// scanner cuts streams at whitespace): a word cut in two is tokenised as two.
+    pub fn feed(&self, state: &mut PoolState, text: &str, scratch: &mut Scratch) {
+        let room = MAX_TOKENS.saturating_sub(state.tokens);
+        if room == 0 || !self.has_heads() {
+            return;
         }
-        let mut best = [f32::NEG_INFINITY; C];
-        for window in inner.pooling.windows(tokens.len()) {
-            let n = window.len();
-            let mut sums = [0f32; C];
-            for &t in tokens.get(window).unwrap_or_default() {
-                if let Some(p) = inner.projected.get(t as usize) {
+        scratch.tokens.clear();
+        self.inner
+            .tokenizer
+            .tokenize(text, &mut scratch.tokens, &mut scratch.word, room);
+        self.feed_tokens(state, &scratch.tokens);
+    }
+
+    /// Adds tokens to `state` (up to [`MAX_TOKENS`] in all): each one's projection goes
+    /// into every open window; a window that fills up is scored and closed. Exactly the
+    /// sums of scoring the whole token sequence at once, wherever it is cut.
+    pub fn feed_tokens(&self, state: &mut PoolState, tokens: &[u32]) {
+        let inner = &*self.inner;
+        if inner.heads.is_empty() {
+            return;
+        }
+        let room = MAX_TOKENS.saturating_sub(state.tokens);
+        let tokens = tokens.get(..tokens.len().min(room)).unwrap_or_default();
+        let w = usize::from(inner.pooling.window_tokens.max(1));
+        let h = usize::from(inner.pooling.hop_tokens.max(1));
+        let overlap = (w / h).clamp(1, MAX_OVERLAP);
+        let floor = usize::from(inner.pooling.norm_floor).clamp(1, MAX_FLOOR);
+        for &t in tokens {
+            let at = state.tokens;
+            if at.is_multiple_of(h) {
+                let slot = (at / h) % overlap;
+                if let Some(sums) = state.open.get_mut(slot) {
+                    *sums = [0.0; C];
+                }
+                if let Some(d) = state.distinct.get_mut(slot) {
+                    *d = 0;
+                }
+            }
+            let projected = inner.projected.get(t as usize);
+            for ((sums, seen), d) in state
+                .open
+                .iter_mut()
+                .zip(state.seen.iter_mut())
+                .zip(state.distinct.iter_mut())
+                .take(overlap)
+            {
+                if let Some(p) = projected {
                     for (s, v) in sums.iter_mut().zip(p) {
                         *s += v;
                     }
                 }
+                let count = usize::from(*d);
+                if count < floor
+                    && !seen.get(..count).unwrap_or_default().contains(&t)
+                    && let Some(slot) = seen.get_mut(count)
+                {
+                    *slot = t;
+                    *d += 1;
+                }
             }
-            let div = inner.pooling.divisor(n);
-            for ((b, s), head) in best.iter_mut().zip(sums).zip(&inner.heads) {
-                *b = b.max(head.bias + s / div);
+            state.tokens = at + 1;
+            // The window that this token fills is scored and closed.
+            if state.tokens >= w && (state.tokens - w).is_multiple_of(h) {
+                let k = (state.tokens - w) / h;
+                if let (Some(sums), Some(&d)) =
+                    (state.open.get(k % overlap), state.distinct.get(k % overlap))
+                {
+                    let div = inner.pooling.divisor(w, usize::from(d));
+                    let logits = window_logits(&inner.heads, sums, div);
+                    state.best = Some(state.best.map_or(logits, |b| max_each(b, logits)));
+                }
             }
         }
-        Some(best)
+    }
+
+    /// The raw logit per category of everything fed to `state`: its best window's, as
+    /// [`Pooling::windows`] cuts the tokens. `None` before any token or without heads.
+    pub fn state_logits(&self, state: &PoolState) -> Option<[f32; C]> {
+        let inner = &*self.inner;
+        let n = state.tokens;
+        if n == 0 || inner.heads.is_empty() {
+            return None;
+        }
+        let w = usize::from(inner.pooling.window_tokens.max(1));
+        let h = usize::from(inner.pooling.hop_tokens.max(1));
+        let overlap = (w / h).clamp(1, MAX_OVERLAP);
+        let mut best = state.best;
+        // Windows still open (started, not yet full); a window counts when it is the first
+        // or when the one before it did not already reach the end (see `Pooling::windows`).
+        let last = (n - 1) / h;
+        let first = (n + 1).saturating_sub(w).div_ceil(h);
+        for k in first..=last {
+            let start = k * h;
+            let len = n - start;
+            if len >= w || (k > 0 && (k - 1) * h + w >= n) {
+                continue;
+            }
+            if let (Some(sums), Some(&d)) =
+                (state.open.get(k % overlap), state.distinct.get(k % overlap))
+            {
+                let div = inner.pooling.divisor(len, usize::from(d));
+                let logits = window_logits(&inner.heads, sums, div);
+                best = Some(best.map_or(logits, |b| max_each(b, logits)));
+            }
+        }
+        best
     }
 
     /// The calibrated score per category of `text` (all zero without tokens or heads).
@@ -612,6 +782,23 @@ fn project(table: &Table, heads: &[Head]) -> Vec<[f32; C]> {
             *pc = dot * scale;
         }
         out.push(p);
+    }
+    out
+}
+
+/// The raw logit per category of one window of projected `sums` divided by `div`.
+fn window_logits(heads: &[Head], sums: &[f32; C], div: f32) -> [f32; C] {
+    let mut out = [f32::NEG_INFINITY; C];
+    for ((o, s), head) in out.iter_mut().zip(sums).zip(heads) {
+        *o = head.bias + s / div;
+    }
+    out
+}
+
+fn max_each(a: [f32; C], b: [f32; C]) -> [f32; C] {
+    let mut out = a;
+    for (o, v) in out.iter_mut().zip(b) {
+        *o = o.max(v);
     }
     out
 }

@@ -85,16 +85,27 @@ fn table(out: &mut String, rows: &[(Category, Metrics)]) {
     }
 }
 
+/// What the card describes: the models written and their figures.
+#[derive(Debug, Clone, Copy)]
+pub struct Models<'a> {
+    pub ngram: &'a Model,
+    /// The n-gram tier's dev figures ([`dev_metrics`]).
+    pub ngram_dev: &'a [(Category, Metrics)],
+    pub semantic: Option<&'a SemanticModel>,
+    pub semantic_dev: &'a [(Category, Metrics)],
+    /// The output side's phishing detector and its figures by source.
+    pub detector: Option<(&'a Model, &'a [crate::phishing::DetectorSet])>,
+}
+
 /// Renders the card.
-pub fn render(
-    plan: &Plan,
-    corpus: &Corpus,
-    ngram: &Model,
-    ngram_dev: &[(Category, Metrics)],
-    semantic_model: Option<&SemanticModel>,
-    semantic_dev: &[(Category, Metrics)],
-    command: &str,
-) -> String {
+pub fn render(plan: &Plan, corpus: &Corpus, models: &Models<'_>, command: &str) -> String {
+    let Models {
+        ngram,
+        ngram_dev,
+        semantic: semantic_model,
+        semantic_dev,
+        detector,
+    } = *models;
     let mut out = String::new();
     let _ = writeln!(out, "# Model card: `{}`", ngram.name());
     if let Some(s) = semantic_model {
@@ -269,6 +280,53 @@ pub fn render(
             sem
         );
     }
+    if let Some((model, sets)) = detector {
+        let _ = writeln!(
+            out,
+            "\n## Output-side phishing detector (`{}`)\n\nOn the output side (completions) \
+             the scanner's `cyber/phishing` score is this detector's and its threshold is \
+             {:.3}; rules still raise the score. An n-gram model as above (2^{} buckets, {} \
+             epochs), trained on mail and mail-like text only: `{}` as phishing against `{}` \
+             (train split; subject, body and link targets, never headers or dates), Platt \
+             calibration and the threshold on the dev split of those sources, then raised \
+             until at most the traffic budget of ShareGPT's development half is flagged. \
+             phishing_pot (honeypot phishing 2023–25, non-commercial terms) was never trained \
+             on: it is the held-out corpus. Output-side `cyber/phishing` flagged, with the \
+             detector and without it (the fused tiers and rules, as before):\n",
+            model.name(),
+            model
+                .thresholds(Side::Output)
+                .get(Category::Phishing.index())
+                .copied()
+                .unwrap_or(1.0),
+            model.config().bucket_bits,
+            plan.output_phishing.as_ref().map_or(0, |d| d.config.epochs),
+            crate::phishing::POSITIVE_SOURCES.join("`, `"),
+            crate::phishing::NEGATIVE_SOURCES.join("`, `"),
+        );
+        let _ = writeln!(
+            out,
+            "| set | pos | neg | detector: recall | detector: FP | without: recall | without: FP | without, raised to the budget: recall | FP |\n|---|---|---|---|---|---|---|---|---|"
+        );
+        let pct = |r: Option<f64>, digits: usize| {
+            r.map_or_else(|| "-".to_owned(), |r| format!("{:.*}%", digits, r * 100.0))
+        };
+        for set in sets {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.1}% | {:.2}% | {:.1}% | {:.2}% | {} | {} |",
+                set.name,
+                set.positives,
+                set.negatives,
+                set.with_detector.recall * 100.0,
+                set.with_detector.fpr * 100.0,
+                set.without.recall * 100.0,
+                set.without.fpr * 100.0,
+                pct(set.without_at_budget.map(|r| r.recall), 1),
+                pct(set.without_at_budget.map(|r| r.fpr), 2),
+            );
+        }
+    }
     let _ = writeln!(out, "\n## Known weaknesses\n");
     out.push_str(KNOWN_WEAKNESSES);
     out
@@ -289,4 +347,12 @@ order and who is asking are lost, which is why it is combined with the n-gram ti
 not used alone.
 - **Few positives** for `cyber/credentials` and `cyber/social_engineering`: their \
 figures are unstable.
+- **Traffic calibration meets label noise.** About 0.7% of ShareGPT first turns are \
+jailbreaks; a 0.25% budget therefore puts the fused `jailbreak` and `prompt_injection` \
+thresholds near 1 (input) and at 1 (output, streamed): the models alone rarely flag \
+those categories and the rule pack carries them. Tenants that want the models' recall \
+back can lower those thresholds in the configuration.
+- **The output-side phishing detector has seen only Nazario's phishing (2015–22).** On \
+honeypot phishing of 2023–25 it catches little (table above), though more than the fused \
+tiers at a like false-positive rate.
 ";

@@ -552,11 +552,12 @@ fn emails(e: &Path, sink: &mut Sink<'_>) -> Result<(), DataError> {
     let body = column(&rows, "body", &path)?;
     let phishing = Labels::of(&[Category::Phishing]);
     for row in rows.iter().skip(1) {
-        let text = format!(
+        // Subject and body (its links included); the `urls` column is only a 0/1 flag.
+        let text = email::without_dates(&format!(
             "{}\n{}",
             row.get(subject).unwrap_or_default(),
             row.get(body).unwrap_or_default()
-        );
+        ));
         sink.push(&text, phishing, "email/nazario", Licence::Train);
     }
     for folder in ["easy_ham", "easy_ham_2"] {

@@ -25,6 +25,7 @@ pub mod labels;
 pub mod loso;
 pub mod metrics;
 pub mod pca;
+pub mod phishing;
 pub mod plan;
 pub mod prepare;
 pub mod score;

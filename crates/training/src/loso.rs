@@ -528,8 +528,59 @@ pub fn ship_fusion(
         for (f, t) in fusion.iter_mut().zip(systems.thresholds[4]) {
             f.threshold_input = t.min(1.0);
         }
+        // Completions are checked after every streamed piece, so each gets a chance to
+        // cross a threshold at every word: the output thresholds are raised until at most
+        // the budget of the same texts, streamed word by word, is flagged at any point.
+        let raised = stream_thresholds(ngram, semantic, &fusion, &traffic, budget);
+        for (f, t) in fusion.iter_mut().zip(raised) {
+            f.threshold_output = f.threshold_output.max(t).min(1.0);
+        }
     }
     fusion.to_vec()
+}
+
+/// Per category, the lowest threshold at which at most `budget` of `texts`, streamed word
+/// by word through the fused scanner (rules aside) on the output side, is ever flagged:
+/// strictly above the first stream maximum past the budget (1 when it cannot be built).
+fn stream_thresholds(
+    ngram: &Model,
+    semantic: &SemanticModel,
+    fusion: &[Fusion; C],
+    texts: &[&Item],
+    budget: f64,
+) -> [f32; C] {
+    let Ok(scanner) = semantic.with_fusion(fusion.to_vec()).and_then(|s| {
+        bulwark_moderation::Scanner::fused(ngram.clone(), s, bulwark_moderation::RulePack::empty())
+            .map_err(|e| bulwark_semantic::SemanticError::Format(e.to_string()))
+    }) else {
+        return [1.0; C];
+    };
+    let maxima: Vec<[f32; C]> = texts
+        .iter()
+        .map(|item| {
+            let mut stream = scanner.stream(bulwark_core::Side::Output);
+            let mut best = [0f32; C];
+            let mut take = |scores: &[f32; C]| {
+                for (b, s) in best.iter_mut().zip(scores) {
+                    *b = b.max(*s);
+                }
+            };
+            for word in item.example.text.split_inclusive(char::is_whitespace) {
+                take(&stream.push(word).scores.0);
+            }
+            take(&stream.finish().scores.0);
+            best
+        })
+        .collect();
+    let allowed = (budget * maxima.len() as f64).floor() as usize;
+    std::array::from_fn(|c| {
+        let mut scores: Vec<f32> = maxima
+            .iter()
+            .map(|m| m.get(c).copied().unwrap_or(0.0))
+            .collect();
+        scores.sort_by(|a, b| b.total_cmp(a));
+        scores.get(allowed).map_or(0.0, |s| s.next_up())
+    })
 }
 
 /// One scorer's figures on one set.

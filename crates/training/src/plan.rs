@@ -21,6 +21,7 @@ struct RawPlan {
     traffic_budget: Option<f64>,
     ngram: RawNgram,
     semantic: Option<RawSemantic>,
+    output_phishing: Option<RawOutputPhishing>,
 }
 
 fn one() -> u64 {
@@ -38,6 +39,15 @@ struct RawNgram {
     hop: Option<u16>,
     norm_exponent: Option<f32>,
     norm_floor: Option<u16>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutputPhishing {
+    out: PathBuf,
+    name: Option<String>,
+    epochs: Option<usize>,
+    bits: Option<u8>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +76,15 @@ pub struct Plan {
     pub ngram: TrainConfig,
     pub ngram_out: PathBuf,
     pub semantic: Option<SemanticPlan>,
+    /// The output side's phishing detector (`crate::phishing`).
+    pub output_phishing: Option<DetectorPlan>,
+}
+
+/// The output-side phishing detector's part of a plan.
+#[derive(Debug, Clone)]
+pub struct DetectorPlan {
+    pub config: TrainConfig,
+    pub out: PathBuf,
 }
 
 /// The semantic tier's part of a plan.
@@ -155,6 +174,27 @@ pub fn parse(text: &str) -> Result<Plan, String> {
             })
         }
     };
+    let output_phishing = match raw.output_phishing {
+        None => None,
+        Some(d) => {
+            let config = TrainConfig {
+                name: d
+                    .name
+                    .unwrap_or_else(|| "bulwark-phishing-out-2026.11-1".to_owned()),
+                features: FeatureConfig {
+                    bucket_bits: d.bits.unwrap_or(ngram.features.bucket_bits),
+                    ..ngram.features
+                },
+                epochs: d.epochs.unwrap_or(ngram.epochs),
+                ..ngram.clone()
+            };
+            config
+                .features
+                .validate()
+                .map_err(|m| format!("[output_phishing]: {m}"))?;
+            Some(DetectorPlan { config, out: d.out })
+        }
+    };
     if let Some(b) = raw.traffic_budget
         && !(0.0..1.0).contains(&b)
     {
@@ -167,6 +207,7 @@ pub fn parse(text: &str) -> Result<Plan, String> {
         ngram,
         ngram_out: raw.ngram.out,
         semantic,
+        output_phishing,
     })
 }
 
@@ -179,6 +220,7 @@ mod tests {
         let text = include_str!("../../../models/train.toml");
         let plan = parse(text).unwrap();
         assert!(plan.semantic.is_some());
+        assert!(plan.output_phishing.is_some());
         assert_eq!(plan.ngram.seed, 1);
     }
 

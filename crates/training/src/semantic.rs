@@ -81,7 +81,8 @@ pub fn window_features(
         .unwrap_or_default();
     let mut out = Vec::new();
     for window in pooling.windows(tokens.len()) {
-        let weight = 1.0 / pooling.divisor(window.len());
+        let in_window = tokens.get(window.clone()).unwrap_or_default();
+        let weight = 1.0 / pooling.divisor(window.len(), distinct(in_window, pooling));
         let start = out.len();
         out.resize(start + dim, 0.0);
         if let Some(acc) = out.get_mut(start..) {
@@ -91,6 +92,22 @@ pub fn window_features(
         }
     }
     out
+}
+
+/// How many different tokens `tokens` has, counted up to the pooling's floor (all that
+/// [`Pooling::divisor`] needs), as the runtime counts them.
+fn distinct(tokens: &[u32], pooling: Pooling) -> usize {
+    let floor = usize::from(pooling.norm_floor);
+    let mut seen: Vec<u32> = Vec::with_capacity(floor);
+    for &t in tokens {
+        if seen.len() >= floor {
+            break;
+        }
+        if !seen.contains(&t) {
+            seen.push(t);
+        }
+    }
+    seen.len()
 }
 
 struct Doc {

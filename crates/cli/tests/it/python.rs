@@ -18,7 +18,7 @@ fn python() -> String {
 
 #[test]
 fn the_openai_python_client_works_through_the_gateway() {
-    let probe = Command::new("python3")
+    let probe = Command::new(python())
         .args(["-c", "import openai"])
         .output();
     match probe {

@@ -127,6 +127,20 @@ static BUILTIN: LazyLock<Model> = LazyLock::new(|| {
     Model::from_bytes(BUILTIN_BYTES).expect("the built-in model is valid")
 });
 
+/// The output side's phishing detector: an n-gram model trained on mail only (phishing
+/// against legitimate messages) by `bulwark model train --config models/train.toml`
+/// (`[output_phishing]`); only its `cyber/phishing` head is used (see `Scanner`).
+static BUILTIN_PHISHING_BYTES: &[u8] = include_bytes!("../../models/output_phishing.bwm");
+
+static BUILTIN_PHISHING: LazyLock<Model> = LazyLock::new(|| {
+    #[allow(
+        clippy::expect_used,
+        reason = "the built-in model is a constant of the build, checked by a unit test; \
+                  no input reaches this"
+    )]
+    Model::from_bytes(BUILTIN_PHISHING_BYTES).expect("the built-in phishing detector is valid")
+});
+
 /// Integer weight sums of one window.
 #[derive(Debug, Clone, Copy, Default)]
 struct Window {
@@ -150,6 +164,11 @@ impl Model {
     /// The model built into the binary (parsed once, then shared).
     pub fn builtin() -> Self {
         BUILTIN.clone()
+    }
+
+    /// The output side's phishing detector built into the binary.
+    pub fn builtin_output_phishing() -> Self {
+        BUILTIN_PHISHING.clone()
     }
 
     /// Parses a model file (see `format.rs`); never panics, whatever the bytes.
@@ -259,17 +278,17 @@ impl Model {
 
     /// The calibrated scores of everything fed so far (all zero before any token).
     pub fn scores(&self, state: &ModelState) -> Scores {
-        match self.logits(state) {
-            None => Scores::default(),
-            Some(logits) => {
-                let mut scores = Scores::default();
-                for ((score, head), logit) in scores.0.iter_mut().zip(&self.inner.heads).zip(logits)
-                {
-                    *score = head.calibrate(logit);
-                }
-                scores
-            }
+        self.logits(state)
+            .map_or_else(Scores::default, |logits| self.calibrate(logits))
+    }
+
+    /// The calibrated scores of raw logits (as [`Model::logits`] gives them).
+    pub fn calibrate(&self, logits: [f32; Category::COUNT]) -> Scores {
+        let mut scores = Scores::default();
+        for ((score, head), logit) in scores.0.iter_mut().zip(&self.inner.heads).zip(logits) {
+            *score = head.calibrate(logit);
         }
+        scores
     }
 
     /// The raw (uncalibrated) logit per category of everything fed so far: the highest of

@@ -133,3 +133,98 @@ fn a_fusion_combines_both_tiers_and_round_trips() {
     bad[0].threshold_input = 2.0;
     assert!(m.with_fusion(bad).is_err());
 }
+
+/// The pooled logits computed the plain way: every window of `Pooling::windows`, its rows
+/// dequantised and dotted with the heads.
+fn reference(m: &SemanticModel, tokens: &[u32]) -> Option<[f32; Category::COUNT]> {
+    if tokens.is_empty() {
+        return None;
+    }
+    let mut best = [f32::NEG_INFINITY; Category::COUNT];
+    for window in m.pooling().windows(tokens.len()) {
+        let mut seen: Vec<u32> = tokens[window.clone()].to_vec();
+        seen.sort_unstable();
+        seen.dedup();
+        let div = m.pooling().divisor(window.len(), seen.len());
+        for (c, head) in m.heads().iter().enumerate() {
+            let mut sum = 0f32;
+            for &t in &tokens[window.clone()] {
+                let (scale, values) = m.table().row(t).unwrap();
+                let dot: f32 = values
+                    .iter()
+                    .zip(&head.weights)
+                    .map(|(&v, &w)| f32::from(v) * w)
+                    .sum();
+                sum += dot * scale;
+            }
+            best[c] = best[c].max(head.bias + sum / div);
+        }
+    }
+    Some(best)
+}
+
+#[test]
+fn incremental_pooling_equals_whole_text_pooling_wherever_it_is_cut() {
+    use bulwark_semantic::PoolState;
+    let m = tiny();
+    let mut rng = 7u64;
+    for len in 0..40usize {
+        let tokens: Vec<u32> = (0..len)
+            .map(|_| {
+                rng = rng
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((rng >> 33) % 9) as u32
+            })
+            .collect();
+        let whole = m.token_logits(&tokens);
+        let expected = reference(&m, &tokens);
+        match (whole, expected) {
+            (None, None) => {}
+            (Some(a), Some(b)) => {
+                for (x, y) in a.iter().zip(b) {
+                    assert!((x - y).abs() < 1e-4, "len {len}: {a:?} vs {b:?}");
+                }
+            }
+            other => panic!("len {len}: {other:?}"),
+        }
+        for cut in [1, 2, 3, 5] {
+            let mut state = PoolState::new();
+            for piece in tokens.chunks(cut) {
+                m.feed_tokens(&mut state, piece);
+            }
+            assert_eq!(state.tokens(), len);
+            assert_eq!(m.state_logits(&state), whole, "len {len}, pieces of {cut}");
+        }
+    }
+    // Text fed in pieces cut between words gives the whole text's logits.
+    let text = "write a keylogger cake recipe write a keylogger a cake";
+    let mut s = Scratch::new();
+    let whole = m.logits(text, &mut s);
+    let mut state = PoolState::new();
+    for piece in text.split_inclusive(' ') {
+        m.feed(&mut state, piece, &mut s);
+    }
+    assert_eq!(m.state_logits(&state), whole);
+}
+
+#[test]
+fn a_repeated_word_counts_once() {
+    let m = tiny();
+    let mut s = Scratch::new();
+    let once = m.logits("key", &mut s).unwrap();
+    let many = m.logits(&"key ".repeat(50), &mut s).unwrap();
+    let c = Category::Malware.index();
+    assert!(many[c] <= once[c] + 1e-4, "{} > {}", many[c], once[c]);
+    let p = m.pooling();
+    assert_eq!(p.divisor(1, 1), 2.0);
+    assert_eq!(p.divisor(4, 4), 4.0);
+    assert_eq!(p.divisor(4, 1), 8.0);
+}
+
+#[test]
+fn the_builtin_model_loads_with_heads_and_fusion() {
+    let m = SemanticModel::builtin();
+    assert!(m.has_heads());
+    assert_eq!(m.fusion().len(), Category::COUNT);
+}
