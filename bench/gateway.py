@@ -47,6 +47,9 @@ CHAT_PATH = "/v1/chat/completions"
 
 LATENCY_TARGET = 1.5  # bulwark added p50 <= 1.5x nginx added p50 (lowest conns)
 THROUGHPUT_TARGET = 0.8  # bulwark req/s >= 0.8x nginx req/s (highest conns)
+# With moderation on (prompts and answers scanned) the moderation issue's target applies
+# to throughput; the latency target is the foundation's, measured with moderation off.
+MODERATED_THROUGHPUT_TARGET = 0.6
 
 TARGETS = ("direct", "nginx", "bulwark")
 
@@ -527,7 +530,9 @@ def ms(us: float | None) -> str:
     return "-" if us is None else f"{us / 1000:.3f}"
 
 
-def ratio_verdicts(cells: list[dict[str, Any]], conns: list[int]) -> dict[str, Any]:
+def ratio_verdicts(cells: list[dict[str, Any]], conns: list[int],
+                   moderation: str = "off") -> dict[str, Any]:
+    throughput_target = MODERATED_THROUGHPUT_TARGET if moderation == "on" else THROUGHPUT_TARGET
     def cell(target: str, c: int) -> dict[str, Any] | None:
         for x in cells:
             if x["target"] == target and x["connections"] == c:
@@ -551,16 +556,19 @@ def ratio_verdicts(cells: list[dict[str, Any]], conns: list[int]) -> dict[str, A
             ok = bulwark_added <= 0
         valid = d["valid"] and n["valid"] and b["valid"]
         lat["verdict"] = ("PASS" if ok else "MISS") if valid else "INVALID"
+        if moderation == "on":
+            lat["target"] = "none with moderation on"
+            lat["verdict"] = "INFO" if valid else "INVALID"
     else:
         lat.update(ratio=None, verdict="NOT RUN")
     out["added_latency"] = lat
 
     n, b = cell("nginx", hi), cell("bulwark", hi)
-    thr: dict[str, Any] = {"connections": hi, "target": f">= {THROUGHPUT_TARGET}"}
+    thr: dict[str, Any] = {"connections": hi, "target": f">= {throughput_target}"}
     if n and b and n["rps"] > 0:
         thr["ratio"] = b["rps"] / n["rps"]
         valid = n["valid"] and b["valid"]
-        thr["verdict"] = ("PASS" if thr["ratio"] >= THROUGHPUT_TARGET else "MISS") if valid else "INVALID"
+        thr["verdict"] = ("PASS" if thr["ratio"] >= throughput_target else "MISS") if valid else "INVALID"
     else:
         thr.update(ratio=None, verdict="NOT RUN")
     out["throughput"] = thr
@@ -932,7 +940,7 @@ def main(argv: list[str]) -> int:
 
     # -- report
     meta["gateway_shutdown"] = gateway_report
-    ratios = ratio_verdicts(cells, args.conns)
+    ratios = ratio_verdicts(cells, args.conns, args.moderation)
     rows = table_rows(cells)
     print()
     print(text_table(rows))
@@ -1002,7 +1010,7 @@ def main(argv: list[str]) -> int:
 
     if invalid:
         return 3
-    if args.strict and any(r["verdict"] != "PASS" for r in ratios.values()):
+    if args.strict and any(r["verdict"] not in ("PASS", "INFO") for r in ratios.values()):
         return 2
     return 0
 
