@@ -32,6 +32,6 @@ pub use crate::{
         Encoding, EncodingChain, EncodingCounts, Limits, MAX_NESTING, Normalized, Normalizer,
         Scratch, Segment, Signals,
     },
-    rules::{RuleError, RuleHit, RulePack, RuleScratch, RuleSpec},
+    rules::{RuleError, RuleHit, RulePack, RuleScratch, RuleSpec, RuleStream},
     scan::{ScanScratch, Scanner, Scores, StreamScan, Thresholds, Verdict},
 };

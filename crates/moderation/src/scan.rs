@@ -23,7 +23,7 @@ use bulwark_semantic::{PoolState, SemanticModel};
 use crate::{
     model::{Model, ModelError, ModelState},
     normalize::{Normalizer, Scratch},
-    rules::{RuleHit, RulePack, RuleScratch},
+    rules::{RuleHit, RulePack, RuleScratch, RuleStream},
 };
 
 /// A score in [0, 1] per category, indexed by [`Category::index`].
@@ -395,7 +395,7 @@ impl Scanner {
             pending: String::new(),
             checked: 0,
             received: 0,
-            tail: String::new(),
+            rules: RuleStream::new(),
             scratch: ScanScratch::new(),
             verdict: Verdict::default(),
         }
@@ -449,16 +449,13 @@ fn max_logits(
 /// checked as it is.
 const MAX_PENDING: usize = 4 * 1024;
 
-/// Folded text carried from one piece to the next, so that rules see phrases that cross
-/// a piece boundary.
-const RULE_TAIL: usize = 1024;
-
 /// An incremental scan: [`StreamScan::push`] each piece as it arrives; text is checked up
 /// to its last whitespace (a word cut in two is checked when its end arrives), and
 /// [`StreamScan::finish`] checks the rest. Work per piece is proportional to the piece,
 /// not to the transcript: both tiers keep running state (the n-gram model its open
-/// windows, the semantic tier its open windows' pooled sums, [`PoolState`]) and rules see
-/// only a bounded tail. Each check fuses the two tiers' logits over the text checked so
+/// windows, the semantic tier its open windows' pooled sums, [`PoolState`]) and the rules
+/// theirs ([`RuleStream`]: term occurrences kept by word, patterns re-read over their
+/// longest match only). Each check fuses the two tiers' logits over the text checked so
 /// far, so a finished stream scores as its whole text would (up to decoded segments,
 /// which are scored where they are found, and a run of [`MAX_PENDING`] bytes without
 /// whitespace, which may cut a word in two).
@@ -476,8 +473,8 @@ pub struct StreamScan {
     checked: usize,
     /// Bytes received so far.
     received: usize,
-    /// The end of the folded text checked so far, for rules.
-    tail: String,
+    /// What the rules keep of the text checked so far.
+    rules: RuleStream,
     scratch: ScanScratch,
     verdict: Verdict,
 }
@@ -582,26 +579,16 @@ impl StreamScan {
         }
         let scores = self.scanner.scores(&logits, self.side);
         self.verdict.scores.max_with(&scores);
-        // Rules see the carried tail and the new text together.
-        self.tail.push(' ');
-        self.tail.push_str(folded);
+        // Rules see the new text with what they kept of the text before it.
         self.scratch.hits.clear();
-        inner.rules.find(
-            &self.tail,
+        inner.rules.find_stream(
+            &mut self.rules,
+            folded,
             self.side,
             &mut self.scratch.rules,
             &mut self.scratch.hits,
         );
         self.verdict.add_rule_hits(&self.scratch.hits);
-        if self.tail.len() > RULE_TAIL {
-            let keep_from = floor_char_boundary(&self.tail, self.tail.len() - RULE_TAIL);
-            let keep_from = self
-                .tail
-                .get(keep_from..)
-                .and_then(|rest| rest.find(' '))
-                .map_or(keep_from, |at| keep_from + at);
-            self.tail.drain(..keep_from);
-        }
         self.checked += ready.len();
         let thresholds = *self.scanner.thresholds(self.side);
         self.verdict.apply(&thresholds);
