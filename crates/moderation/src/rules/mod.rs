@@ -521,17 +521,12 @@ impl RulePack {
             }
             if new_rules {
                 stream.events.sort_unstable();
-                let mut rest = stream.events.as_slice();
-                while let Some(&(rule_index, _, _)) = rest.first() {
-                    let end = rest.partition_point(|e| e.0 == rule_index);
-                    let (events, tail) = rest.split_at(end);
-                    rest = tail;
-                    if let Some(rule) = pack.rules.get(rule_index)
-                        && fires(rule, events, &mut scratch.groups)
-                    {
-                        mark(&mut scratch.fired, rule_index);
-                    }
-                }
+                fire_rules(
+                    &pack.rules,
+                    &stream.events,
+                    &mut scratch.groups,
+                    &mut scratch.fired,
+                );
             }
             // An occurrence further back than two windows can neither complete a rule with
             // a later one nor be near enough to suppress it.
@@ -576,16 +571,31 @@ impl RulePack {
             }
         }
         scratch.events.sort_unstable();
-        let mut rest = scratch.events.as_slice();
-        while let Some(&(rule_index, _, _)) = rest.first() {
-            let end = rest.partition_point(|e| e.0 == rule_index);
-            let (events, tail) = rest.split_at(end);
-            rest = tail;
-            if let Some(rule) = pack.rules.get(rule_index)
-                && fires(rule, events, &mut scratch.groups)
-            {
-                mark(&mut scratch.fired, rule_index);
-            }
+        fire_rules(
+            &pack.rules,
+            &scratch.events,
+            &mut scratch.groups,
+            &mut scratch.fired,
+        );
+    }
+}
+
+/// Marks in `fired` every rule whose term occurrences (`events`, sorted) complete it.
+fn fire_rules(
+    rules: &[Rule],
+    events: &[(usize, u32, u8)],
+    groups: &mut Vec<(u32, u8)>,
+    fired: &mut [bool],
+) {
+    let mut rest = events;
+    while let Some(&(rule_index, _, _)) = rest.first() {
+        let end = rest.partition_point(|e| e.0 == rule_index);
+        let (events, tail) = rest.split_at(end);
+        rest = tail;
+        if let Some(rule) = rules.get(rule_index)
+            && fires(rule, events, groups)
+        {
+            mark(fired, rule_index);
         }
     }
 }
