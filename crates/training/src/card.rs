@@ -234,7 +234,10 @@ pub fn render(plan: &Plan, corpus: &Corpus, models: &Models<'_>, command: &str) 
                     ", then raised until at most {:.2}% of the development half of ShareGPT \
                      first turns is flagged per category (ShareGPT's terms allow evaluation \
                      and development, not training: no weight was fitted on it; the other \
-                     half is only ever reported)",
+                     half is only ever reported); output thresholds start at the dev ones and \
+                     are raised until at most {:.2}% of the same half, streamed word by word \
+                     on the output side, is ever flagged per category",
+                    b * 100.0,
                     b * 100.0
                 ),
                 None => String::new(),
