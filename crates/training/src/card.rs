@@ -402,6 +402,14 @@ fn misclassified(out: &mut String, reports: &[crate::misclassified::SideReport])
             &r.false_positives,
         );
         if let Some((fold, p)) = &r.fold_false_positives {
+            let _ = writeln!(
+                out,
+                "\nFewer than {PER_KIND} quotable false positives at the shipped thresholds \
+                 ({}): the next {} come from a leave-one-source-out fold, whose model and \
+                 thresholds are not the shipped ones.",
+                r.false_positives.quotable,
+                p.shown.len()
+            );
             pick_section(
                 out,
                 &format!("{side} side: false positives of a leave-one-source-out fold ({fold})"),
