@@ -409,7 +409,7 @@ pub(crate) fn cascade(args: &CascadeArgs) -> anyhow::Result<()> {
 /// `bulwark model train --config FILE [--out FILE]`: every tier the plan names, then the
 /// model card.
 pub(crate) fn train_plan(config: &Path, out: Option<&Path>) -> anyhow::Result<()> {
-    use bulwark_training::{Folds, card, fit, fit_semantic, phishing, plan};
+    use bulwark_training::{Folds, card, fit, fit_semantic, misclassified, phishing, plan};
     let started = std::time::Instant::now();
     let mut plan = plan::load(config)?;
     if let Some(out) = out {
@@ -505,12 +505,34 @@ pub(crate) fn train_plan(config: &Path, out: Option<&Path>) -> anyhow::Result<()
             out.map(|o| format!(" --out {}", o.display()))
                 .unwrap_or_default()
         );
+        let notes = match &plan.misclassified_notes {
+            None => misclassified::Notes::default(),
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read `{}`", p.display()))?;
+                misclassified::Notes::parse(&text)
+                    .map_err(|e| anyhow::anyhow!("invalid notes `{}`: {e}", p.display()))?
+            }
+        };
+        let rules = bulwark_moderation::RulePack::builtin();
+        let shipped = match &semantic {
+            Some(s) => bulwark_moderation::Scanner::fused(ngram.clone(), s.clone(), rules)?,
+            None => bulwark_moderation::Scanner::new(ngram.clone(), rules),
+        };
+        let errors = misclassified::reports(
+            &corpus,
+            &shipped,
+            detector.as_ref().map(|(m, _)| m),
+            &plan.ngram,
+            &notes,
+        )?;
         let models = card::Models {
             ngram: &ngram,
             ngram_dev: &ngram_dev,
             semantic: semantic.as_ref(),
             semantic_dev: &semantic_dev,
             detector: detector.as_ref().map(|(m, f)| (m, f.as_slice())),
+            errors: &errors,
         };
         let card = card::render(&plan, &corpus, &models, &command);
         std::fs::write(path, card).with_context(|| format!("cannot write `{}`", path.display()))?;

@@ -95,6 +95,8 @@ pub struct Models<'a> {
     pub semantic_dev: &'a [(Category, Metrics)],
     /// The output side's phishing detector and its figures by source.
     pub detector: Option<(&'a Model, &'a [crate::phishing::DetectorSet])>,
+    /// Per side: confusion at the shipped thresholds and misclassified examples.
+    pub errors: &'a [crate::misclassified::SideReport],
 }
 
 /// Renders the card.
@@ -105,6 +107,7 @@ pub fn render(plan: &Plan, corpus: &Corpus, models: &Models<'_>, command: &str) 
         semantic: semantic_model,
         semantic_dev,
         detector,
+        errors,
     } = *models;
     let mut out = String::new();
     let _ = writeln!(out, "# Model card: `{}`", ngram.name());
@@ -231,7 +234,10 @@ pub fn render(plan: &Plan, corpus: &Corpus, models: &Models<'_>, command: &str) 
                     ", then raised until at most {:.2}% of the development half of ShareGPT \
                      first turns is flagged per category (ShareGPT's terms allow evaluation \
                      and development, not training: no weight was fitted on it; the other \
-                     half is only ever reported)",
+                     half is only ever reported); output thresholds start at the dev ones and \
+                     are raised until at most {:.2}% of the same half, streamed word by word \
+                     on the output side, is ever flagged per category",
+                    b * 100.0,
                     b * 100.0
                 ),
                 None => String::new(),
@@ -327,9 +333,166 @@ pub fn render(plan: &Plan, corpus: &Corpus, models: &Models<'_>, command: &str) 
             );
         }
     }
+    if !errors.is_empty() {
+        misclassified(&mut out, errors);
+    }
     let _ = writeln!(out, "\n## Known weaknesses\n");
     out.push_str(KNOWN_WEAKNESSES);
     out
+}
+
+fn side_name(side: Side) -> &'static str {
+    match side {
+        Side::Input => "input",
+        Side::Output => "output",
+    }
+}
+
+fn misclassified(out: &mut String, reports: &[crate::misclassified::SideReport]) {
+    use crate::misclassified::{PER_KIND, QUOTABLE_SOURCES, QUOTE_CHARS};
+    let _ = writeln!(
+        out,
+        "\n## Per-category confusion at the shipped thresholds\n\nThe shipped scanner \
+         (fused tiers and rule pack{}) at its shipped thresholds. A text counts as \
+         positive for a category when it is labelled with it; a text with several labels \
+         counts in each.",
+        if reports.iter().any(|r| r.side == Side::Output) {
+            "; on the output side with the phishing detector"
+        } else {
+            ""
+        }
+    );
+    for r in reports {
+        let _ = writeln!(
+            out,
+            "\n### {} side: {}\n\n| category | TP | FP | FN | TN |\n|---|---|---|---|---|",
+            side_name(r.side),
+            r.set
+        );
+        for (c, m) in &r.confusion {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                c.id(),
+                m.tp,
+                m.fp,
+                m.fn_,
+                m.tn
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n## Misclassified examples\n\nUp to {PER_KIND} false positives and {PER_KIND} \
+         false negatives per side, from the same sets, picked in the order of a fixed hash \
+         of the text (deterministic, and blind to the score). A false positive is a benign \
+         text flagged in some category (shown: the flagged category with the highest \
+         score); a false negative is a labelled text flagged in none of its own categories \
+         (shown: its own category with the highest score). Texts are cut to {QUOTE_CHARS} \
+         characters. Only sources whose licence allows quoting are printed (`{}`); the \
+         others are counted. The notes are written by hand \
+         (`models/misclassified_notes.toml`, keyed by the hash shown).",
+        QUOTABLE_SOURCES.join("`, `")
+    );
+    for r in reports {
+        let side = side_name(r.side);
+        pick_section(
+            out,
+            &format!("{side} side: false positives"),
+            &r.false_positives,
+        );
+        if let Some((fold, p)) = &r.fold_false_positives {
+            let _ = writeln!(
+                out,
+                "\nFewer than {PER_KIND} quotable false positives at the shipped thresholds \
+                 ({}): the next {} come from a leave-one-source-out fold, whose model and \
+                 thresholds are not the shipped ones.",
+                r.false_positives.quotable,
+                p.shown.len()
+            );
+            pick_section(
+                out,
+                &format!("{side} side: false positives of a leave-one-source-out fold ({fold})"),
+                p,
+            );
+        }
+        pick_section(
+            out,
+            &format!("{side} side: false negatives"),
+            &r.false_negatives,
+        );
+        let shown = r.false_positives.shown.len()
+            + r.false_negatives.shown.len()
+            + r.fold_false_positives
+                .as_ref()
+                .map_or(0, |(_, p)| p.shown.len());
+        if shown == 0 {
+            let _ = writeln!(
+                out,
+                "\nNone of the {side} side's misclassified texts may be quoted (every one \
+                 comes from a corpus whose terms do not allow it), so the examples printed \
+                 are the other side's only."
+            );
+        }
+    }
+}
+
+fn pick_section(out: &mut String, title: &str, p: &crate::misclassified::Picked) {
+    let _ = writeln!(
+        out,
+        "\n### {title}\n\n{} misclassified, {} of them quotable ({} shown).",
+        p.total,
+        p.quotable,
+        p.shown.len()
+    );
+    if !p.unquotable.is_empty() {
+        let counts: Vec<String> = p
+            .unquotable
+            .iter()
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect();
+        let _ = writeln!(out, "Not quotable, counted only: {}.", counts.join(", "));
+    }
+    if p.shown.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n| # | key | source | category | score / threshold | text | note |\n|---|---|---|---|---|---|---|"
+    );
+    for (n, e) in p.shown.iter().enumerate() {
+        let rules = if e.rules.is_empty() {
+            String::new()
+        } else {
+            format!(" (rules: {})", e.rules.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {} | {} | {:.3} / {:.3}{} | {} | {} |",
+            n + 1,
+            e.key,
+            e.source,
+            e.category.id(),
+            e.score,
+            e.threshold,
+            rules,
+            cell(&e.quote),
+            e.note
+                .as_deref()
+                .map_or_else(|| "(no note yet)".to_owned(), cell),
+        );
+    }
+}
+
+/// Text safe inside a Markdown table cell: no pipes, no HTML, no code spans.
+fn cell(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('`', "'")
+        .replace('*', "\\*")
+        .replace('_', "\\_")
 }
 
 const KNOWN_WEAKNESSES: &str = "\

@@ -24,6 +24,7 @@ pub mod eval;
 pub mod labels;
 pub mod loso;
 pub mod metrics;
+pub mod misclassified;
 pub mod pca;
 pub mod phishing;
 pub mod plan;

@@ -18,6 +18,7 @@ struct RawPlan {
     #[serde(default = "one")]
     seed: u64,
     card: Option<PathBuf>,
+    misclassified_notes: Option<PathBuf>,
     traffic_budget: Option<f64>,
     ngram: RawNgram,
     semantic: Option<RawSemantic>,
@@ -70,6 +71,9 @@ pub struct Plan {
     pub data: PathBuf,
     /// Where the model card goes (none: not written).
     pub card: Option<PathBuf>,
+    /// The hand-written notes on the card's misclassified examples
+    /// (`crate::misclassified::Notes`; none: every example prints "(no note yet)").
+    pub misclassified_notes: Option<PathBuf>,
     /// The combined tier's input thresholds are raised until at most this share of the
     /// development half of real traffic is flagged per category (none: dev split only).
     pub traffic_budget: Option<f64>,
@@ -203,6 +207,7 @@ pub fn parse(text: &str) -> Result<Plan, String> {
     Ok(Plan {
         data: raw.data,
         card: raw.card,
+        misclassified_notes: raw.misclassified_notes,
         traffic_budget: raw.traffic_budget,
         ngram,
         ngram_out: raw.ngram.out,
