@@ -30,6 +30,6 @@ pub use crate::{
     },
     id::{AccountId, AlertId, EventId, IdError, KeyId, TenantId},
     moderation::{CYBER, Category, ModerationRecord, Side, SideRecord, UploadRecord},
-    text::sha256_hex,
+    text::{hex_lower, sha256_hex},
     time::{Timestamp, TimestampError},
 };

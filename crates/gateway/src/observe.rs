@@ -44,7 +44,7 @@ impl TextAccumulator {
     pub(crate) fn finish(self) -> Option<TextDigest> {
         self.any.then(|| TextDigest {
             chars: self.chars,
-            sha256: hex::encode(self.hasher.finalize()),
+            sha256: bulwark_core::hex_lower(&self.hasher.finalize()),
             text: self.text,
         })
     }
