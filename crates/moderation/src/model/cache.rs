@@ -80,7 +80,13 @@ impl TokenCache {
         if token.len() > CACHED_TOKEN_BYTES || token.is_empty() {
             return compute();
         }
-        let index = (hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & (SLOTS - 1);
+        // The model takes part in the slot: two models with the same seed (the built-in
+        // n-gram model and the output side's phishing detector) hash a token alike, and
+        // would otherwise evict each other's evidence of it on every token.
+        let index = ((hash ^ model.wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            >> 40) as usize
+            & (SLOTS - 1);
         let Some(slot) = self.slots.get_mut(index) else {
             return compute();
         };
