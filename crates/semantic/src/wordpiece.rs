@@ -66,6 +66,40 @@ impl Hasher for PieceHasher {
     }
 }
 
+/// Byte classes of the ASCII scan in [`WordPiece::tokenize`].
+const ALNUM: u8 = 1;
+const UPPER: u8 = 2;
+/// Ends a word without joining it: ASCII whitespace or punctuation.
+const ENDS: u8 = 4;
+
+#[expect(
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time: a bad index fails the build"
+)]
+const CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        table[b] = if c.is_ascii_uppercase() {
+            ALNUM | UPPER
+        } else if c.is_ascii_alphanumeric() {
+            ALNUM
+        } else if c.is_ascii_whitespace() || c.is_ascii_punctuation() {
+            ENDS
+        } else {
+            0
+        };
+        b += 1;
+    }
+    table
+};
+
+#[inline]
+fn class(b: u8) -> u8 {
+    CLASSES.get(usize::from(b)).copied().unwrap_or(0)
+}
+
 /// FxHash's multiplier.
 const MULTIPLIER: u64 = 0x517c_c1b7_2722_0a95;
 
@@ -171,18 +205,22 @@ impl WordPiece {
             if out.len() >= limit {
                 return;
             }
-            if b.is_ascii_alphanumeric() {
-                let end = bytes
-                    .iter()
-                    .skip(at)
-                    .position(|b| !b.is_ascii_alphanumeric())
-                    .map_or(bytes.len(), |n| at + n);
+            if class(b) & ALNUM != 0 {
+                let mut end = at;
+                let mut seen = 0;
+                while let Some(&b) = bytes.get(end) {
+                    let c = class(b);
+                    if c & ALNUM == 0 {
+                        break;
+                    }
+                    seen |= c;
+                    end += 1;
+                }
                 let run = text.get(at..end).unwrap_or_default();
                 let next = bytes.get(end).copied();
-                let ended =
-                    next.is_none_or(|b| b.is_ascii_whitespace() || b.is_ascii_punctuation());
+                let ended = next.is_none_or(|b| class(b) & ENDS != 0);
                 at = end;
-                if word.is_empty() && ended && !run.bytes().any(|b| b.is_ascii_uppercase()) {
+                if word.is_empty() && ended && seen & UPPER == 0 {
                     self.pieces(run, out);
                     // Punctuation ends the word and is a word of its own, whatever the
                     // limit (the limit is checked between characters, not inside one).
