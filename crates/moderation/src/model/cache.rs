@@ -20,6 +20,28 @@ const SLOTS: usize = 2048;
 /// Tokens longer than this are not cached (the default model keeps 24 bytes of a token).
 pub(crate) const CACHED_TOKEN_BYTES: usize = 24;
 
+/// A cached token's bytes, zero-padded, as little-endian words: compared in three
+/// steps, without a call to `memcmp`.
+pub(crate) type Key = [u64; CACHED_TOKEN_BYTES / 8];
+
+/// The key of `token` (at most [`CACHED_TOKEN_BYTES`] bytes are read): `bytes` holds the
+/// token's first bytes, followed by anything; only the first `len` count.
+#[inline]
+pub(crate) fn key(bytes: &[u8; CACHED_TOKEN_BYTES], len: usize) -> Key {
+    let mut key = [0u64; CACHED_TOKEN_BYTES / 8];
+    for (i, (word, chunk)) in key.iter_mut().zip(bytes.chunks_exact(8)).enumerate() {
+        let valid = len.saturating_sub(8 * i).min(8);
+        let mask = if valid == 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * valid)) - 1
+        };
+        let chunk = <[u8; 8]>::try_from(chunk).unwrap_or_default();
+        *word = u64::from_le_bytes(chunk) & mask;
+    }
+    key
+}
+
 /// A token's own evidence: integer weight sums per category and the feature count.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Own {
@@ -32,7 +54,7 @@ struct Slot {
     /// The model the sums belong to; `0` for an empty slot (no model has id 0).
     model: u64,
     len: u8,
-    token: [u8; CACHED_TOKEN_BYTES],
+    token: Key,
     own: Own,
 }
 
@@ -67,36 +89,38 @@ impl TokenCache {
         })
     }
 
-    /// The cached evidence of `token` (whose unigram hash is `hash`) under `model`, or the
-    /// one `compute` gives, which is then cached.
+    /// The cached evidence of the token of `len` bytes whose [`key`] is `token` (and
+    /// whose unigram hash is `hash`) under `model`, or the one `compute` gives, which is
+    /// then cached.
     #[inline]
     pub(crate) fn get_or_insert(
         &mut self,
         model: u64,
-        token: &[u8],
+        token: Key,
+        len: usize,
         hash: u64,
         compute: impl FnOnce() -> Own,
     ) -> Own {
-        if token.len() > CACHED_TOKEN_BYTES || token.is_empty() {
+        if len > CACHED_TOKEN_BYTES || len == 0 {
             return compute();
         }
-        let index = (hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & (SLOTS - 1);
+        // The model takes part in the slot: two models with the same seed (the built-in
+        // n-gram model and the output side's phishing detector) hash a token alike, and
+        // would otherwise evict each other's evidence of it on every token.
+        let index = ((hash ^ model.wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            >> 40) as usize
+            & (SLOTS - 1);
         let Some(slot) = self.slots.get_mut(index) else {
             return compute();
         };
-        let len = token.len();
-        if slot.model == model
-            && usize::from(slot.len) == len
-            && slot.token.get(..len) == Some(token)
-        {
+        if slot.model == model && usize::from(slot.len) == len && slot.token == token {
             return slot.own;
         }
         let own = compute();
         slot.model = model;
         slot.len = len as u8;
-        if let Some(dst) = slot.token.get_mut(..len) {
-            dst.copy_from_slice(token);
-        }
+        slot.token = token;
         slot.own = own;
         own
     }

@@ -23,6 +23,8 @@
 //! by a multiply–xorshift–multiply mix and the top `bucket_bits` bits pick its bucket. The
 //! arithmetic is plain wrapping `u64`, so buckets are the same on every platform.
 
+use super::cache::CACHED_TOKEN_BYTES;
+
 /// FNV-1a 64-bit offset basis.
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 /// FNV-1a 64-bit prime.
@@ -310,6 +312,17 @@ impl Tokenizer {
     #[inline]
     pub(crate) fn token(&self) -> &[u8] {
         self.buf.get(1..=usize::from(self.len)).unwrap_or_default()
+    }
+
+    /// The first [`CACHED_TOKEN_BYTES`] bytes the token buffer holds after the start
+    /// mark: the token's kept bytes, then whatever earlier tokens left there.
+    #[inline]
+    pub(crate) fn head(&self) -> &[u8; CACHED_TOKEN_BYTES] {
+        const { assert!(CACHED_TOKEN_BYTES < MAX_TOKEN_BYTES + 2 + 8) };
+        self.buf
+            .first_chunk::<{ CACHED_TOKEN_BYTES + 1 }>()
+            .and_then(|head| head.last_chunk::<CACHED_TOKEN_BYTES>())
+            .unwrap_or(&[0; CACHED_TOKEN_BYTES])
     }
 
     /// Emits the features that depend on the current token alone: its unigram (`unigram`

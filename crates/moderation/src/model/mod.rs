@@ -355,17 +355,9 @@ impl Model {
             token = match cache {
                 Some(cache) => {
                     // The key is copied out so that `compute` may borrow the tokenizer.
-                    let bytes = tokenizer.token();
-                    let len = bytes.len();
-                    let mut key = [0u8; cache::CACHED_TOKEN_BYTES];
-                    match (key.get_mut(..len), bytes.get(..len)) {
-                        (Some(dst), Some(src)) => {
-                            dst.copy_from_slice(src);
-                            let key = key.get(..len).unwrap_or_default();
-                            cache.get_or_insert(inner.id, key, ended.unigram, || compute(tokenizer))
-                        }
-                        _ => compute(tokenizer),
-                    }
+                    let len = tokenizer.token().len();
+                    let key = cache::key(tokenizer.head(), len);
+                    cache.get_or_insert(inner.id, key, len, ended.unigram, || compute(tokenizer))
                 }
                 None => compute(tokenizer),
             };

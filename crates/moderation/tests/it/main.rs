@@ -7,3 +7,4 @@ mod common;
 mod decoding;
 mod folding;
 mod properties;
+mod verdicts;
