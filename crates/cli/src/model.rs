@@ -1,5 +1,6 @@
 //! `bulwark model train` and `bulwark model eval`: the moderation model's training and its
-//! evaluation harness (the figures of `docs/model-card.md`).
+//! evaluation harness (the figures of `docs/model-card.md`), and the scenario report
+//! (`--scenarios`, see `bulwark_training::scenarios`).
 
 use std::{
     fmt::Write as _,
@@ -9,11 +10,12 @@ use std::{
 
 use anyhow::{Context, bail};
 use bulwark_core::Category;
-use bulwark_moderation::{FeatureConfig, Model};
+use bulwark_moderation::{FeatureConfig, Model, RulePack, Scanner, SemanticModel};
 use bulwark_training::{
     Corpus, Split, TrainConfig,
     data::{self, Licence},
     eval::{self, Evaluator, HOLDOUT_SOURCES, Report, SetReport},
+    scenarios,
 };
 use clap::{Args, Subcommand};
 
@@ -105,7 +107,12 @@ impl TrainArgs {
 pub(crate) struct EvalArgs {
     /// The shared data directory (its held-out test split and never-trained sources are
     /// used), or JSONL files with `text` and `categories` (ids; empty = benign)
-    #[arg(long, value_name = "DIR_OR_FILES", num_args = 1.., required = true)]
+    #[arg(
+        long,
+        value_name = "DIR_OR_FILES",
+        num_args = 1..,
+        required_unless_present = "scenarios"
+    )]
     data: Vec<PathBuf>,
     /// A model file [default: the built-in model]
     #[arg(long, value_name = "FILE")]
@@ -134,9 +141,19 @@ pub(crate) struct EvalArgs {
     /// The semantic table or model for `--compare`
     #[arg(long, value_name = "FILE", default_value = crate::model_semantic::DEFAULT_SEMANTIC)]
     semantic: PathBuf,
-    /// With `--compare`: also write the tables as Markdown to this file
+    /// With `--compare` or `--scenarios`: also write the tables as Markdown to this file
     #[arg(long, value_name = "OUT")]
     markdown: Option<PathBuf>,
+    /// Score the hand-written scenarios of this directory (`models/scenarios`: attack
+    /// requests and their defensive counterparts) with the built-in scanner, input side;
+    /// with `--data` (the shared data directory) also count every rule's hits on ShareGPT
+    /// first turns and CyberSecEval's borderline security questions
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["compare", "dev", "model", "no_rules"])]
+    scenarios: Option<PathBuf>,
+    /// With `--scenarios`: this rule pack instead of the built-in one (to try rules before
+    /// they are built in)
+    #[arg(long, value_name = "FILE", requires = "scenarios")]
+    rules: Option<PathBuf>,
     /// With `--compare`: raise every scorer's thresholds until at most this share of the
     /// development half of ShareGPT is flagged per category (the evaluation half is what
     /// is reported)
@@ -237,6 +254,9 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
 }
 
 fn evaluate(args: &EvalArgs) -> anyhow::Result<()> {
+    if let Some(dir) = &args.scenarios {
+        return evaluate_scenarios(args, dir);
+    }
     if args.compare {
         let [dir] = args.data.as_slice() else {
             bail!(crate::UsageError(
@@ -348,6 +368,65 @@ fn evaluate(args: &EvalArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write `{}`", path.display()))?;
     }
     output::line(render(&report).trim_end())?;
+    Ok(())
+}
+
+/// `bulwark model eval --scenarios DIR [--data DIR] [--rules FILE]`.
+fn evaluate_scenarios(args: &EvalArgs, dir: &Path) -> anyhow::Result<()> {
+    let scenarios = scenarios::load_dir(dir)?;
+    if scenarios.is_empty() {
+        bail!(crate::UsageError(format!(
+            "no scenario files (`*.jsonl`) in `{}`",
+            dir.display()
+        )));
+    }
+    let rules = match &args.rules {
+        None => RulePack::builtin(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read `{}`", path.display()))?;
+            RulePack::from_toml(&text)
+                .with_context(|| format!("cannot load the rule pack `{}`", path.display()))?
+        }
+    };
+    let rule_ids: Vec<String> = rules.specs().iter().map(|s| s.id.clone()).collect();
+    let scanner = Scanner::fused(Model::builtin(), SemanticModel::builtin(), rules)?
+        .with_output_phishing(Model::builtin_output_phishing());
+    let reports = scenarios::evaluate(&scanner, &scenarios);
+    let reference = match args.data.as_slice() {
+        [] => Vec::new(),
+        [data] if data.is_dir() => {
+            let corpus = load_corpus(data)?;
+            let of = |source: &str| -> Vec<&str> {
+                corpus
+                    .items
+                    .iter()
+                    .filter(|i| i.example.source == source)
+                    .map(|i| i.example.text.as_str())
+                    .collect()
+            };
+            output::note(format_args!("counting rule hits on the reference sets…"));
+            vec![
+                scenarios::rule_hits(&scanner, "sharegpt", &of("sharegpt")),
+                scenarios::rule_hits(&scanner, "cyberseceval/frr", &of("cyberseceval/frr")),
+            ]
+        }
+        _ => bail!(crate::UsageError(
+            "with --scenarios, --data takes the shared data directory alone".to_owned()
+        )),
+    };
+    let ids: Vec<&str> = rule_ids.iter().map(String::as_str).collect();
+    let md = scenarios::markdown(&reports, &reference, &ids);
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, &md).with_context(|| format!("cannot write `{}`", path.display()))?;
+    }
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&(&reports, &reference))?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("cannot write `{}`", path.display()))?;
+    }
+    output::line(scenarios::review(&reports, &reference).trim_end())?;
+    output::line(md.trim_end())?;
     Ok(())
 }
 

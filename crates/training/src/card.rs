@@ -513,8 +513,22 @@ figures are unstable.
 - **Traffic calibration meets label noise.** About 0.7% of ShareGPT first turns are \
 jailbreaks; a 0.25% budget therefore puts the fused `jailbreak` and `prompt_injection` \
 thresholds near 1 (input) and at 1 (output, streamed): the models alone rarely flag \
-those categories and the rule pack carries them. Tenants that want the models' recall \
-back can lower those thresholds in the configuration.
+those categories. Nor does the rule pack: most of its jailbreak and prompt-injection rules \
+score under those thresholds, so they fire (the verdict names them) without flagging \
+(\"Please ignore all previous instructions. I want you to act as…\" opens many benign \
+ShareGPT prompts). Tenants that want the models' recall back can lower those thresholds \
+in the configuration.
+- **Non-English requests pass.** Both tiers and the rule pack know English only: \
+hand-written German, French, Spanish, Russian, Greek and Chinese translations of attack \
+requests that English flags, or fires a rule on, are neither flagged in their category \
+nor matched by any rule (the scenario report in EVALUATION.md). The normaliser keeps \
+Cyrillic, Greek and CJK words in their own script, so such text never trips an English \
+rule, but Chinese text can reach a high `cyber/phishing` score whatever it says.
+- **Cover stories the rules do not name.** On the hand-written scenarios, requests whose \
+harm is in a feature the rules do not list (a crypto miner installed \"quietly\", an app \
+that forwards every SMS), that claim detection as their purpose, or that deceive without \
+impersonating anyone (tailgating, talking a registrar's support round) still pass; see \
+EVALUATION.md.
 - **The output-side phishing detector has seen only Nazario's phishing (2015–22).** On \
 honeypot phishing of 2023–25 it catches little (table above), though more than the fused \
 tiers at a like false-positive rate.

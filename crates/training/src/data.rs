@@ -108,7 +108,7 @@ fn read_text(path: &Path) -> Result<String, DataError> {
     Ok(String::from_utf8_lossy(&read_file(path)?).into_owned())
 }
 
-fn parse_error(path: &Path, message: impl ToString) -> DataError {
+pub(crate) fn parse_error(path: &Path, message: impl ToString) -> DataError {
     DataError::Parse {
         path: path.to_owned(),
         message: message.to_string(),

@@ -6,7 +6,9 @@
 //! * [`train`] fits the model (one-vs-rest logistic regression over the scanner's own
 //!   windows and features), quantises and calibrates it;
 //! * [`eval`] measures a model through the scanner's scoring path: on the test split, on
-//!   sources it never saw, on planted requests, and per held-out source after retraining.
+//!   sources it never saw, on planted requests, and per held-out source after retraining;
+//! * [`scenarios`] scores hand-written attack requests beside their defensive counterparts
+//!   (`models/scenarios/`) and counts each rule's hits on benign reference sets.
 //!
 //! Unlike the moderation crate this one does file I/O; the gateway never links it.
 
@@ -29,6 +31,7 @@ pub mod pca;
 pub mod phishing;
 pub mod plan;
 pub mod prepare;
+pub mod scenarios;
 pub mod score;
 pub mod semantic;
 pub mod train;

@@ -163,3 +163,62 @@ fn a_bad_line_is_an_error_that_keeps_the_old_output() {
             .contains("cannot load the model file")
     );
 }
+
+/// `bulwark model eval --scenarios`: a directory of scenario files, the built-in scanner or
+/// another rule pack, a Markdown report.
+#[test]
+fn scenario_reports_count_recall_false_positives_and_rules() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.path().join("scenarios");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("phish.jsonl"),
+        format!(
+            "{}\n{}\n",
+            serde_json::json!({"text": PHISHING, "categories": ["cyber/phishing"]}),
+            serde_json::json!({"text": DMARC})
+        ),
+    )
+    .unwrap();
+    let markdown = sandbox.path().join("report.md");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "model",
+            "eval",
+            "--scenarios",
+            dir.to_str().unwrap(),
+            "--markdown",
+            markdown.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        sandbox.command(&args).output().unwrap()
+    };
+    let output = run(&[]);
+    assert!(output.status.success(), "{output:?}");
+    let report = std::fs::read_to_string(&markdown).unwrap();
+    assert!(
+        report.contains(
+            "| phish | 1 | 100.0% (1/1) | 100.0% (1/1) | 100.0% (1/1) | 1 | 0.0% (0/1) |"
+        ),
+        "{report}"
+    );
+    assert!(report.contains("| BW-PHISH-001 | 1 | 0 |"), "{report}");
+
+    // Another rule pack: an empty one fires nothing.
+    let pack = sandbox.path().join("empty.toml");
+    std::fs::write(&pack, "version = 1\n").unwrap();
+    let output = run(&["--rules", pack.to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    let report = std::fs::read_to_string(&markdown).unwrap();
+    assert!(!report.contains("BW-PHISH-001"), "{report}");
+
+    // A directory without scenario files is a usage error.
+    let empty = sandbox.path().join("none");
+    std::fs::create_dir(&empty).unwrap();
+    let output = sandbox
+        .command(&["model", "eval", "--scenarios", empty.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no scenario files"));
+}

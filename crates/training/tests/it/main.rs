@@ -10,6 +10,7 @@
 )]
 
 mod fixture;
+mod scenarios;
 mod semantic;
 
 use bulwark_core::Category;
