@@ -5,6 +5,8 @@
 //! fields (moderation, policy) without a version bump; renaming or removing one needs a new
 //! version. The schema is documented in `docs/events.md`.
 
+mod json;
+
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -103,8 +105,17 @@ impl Event {
 
     /// Serializes to one JSON line (no trailing newline).
     pub fn to_json(&self) -> String {
-        // Every field is a string, number, bool, or map with string keys: this cannot fail.
-        serde_json::to_string(self).unwrap_or_default()
+        let mut out = Vec::with_capacity(1024);
+        self.write_json(&mut out);
+        // Built from `&str`s and ASCII: always UTF-8.
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Appends the JSON line (no trailing newline) to `out`: the same bytes as
+    /// `serde_json::to_writer(out, self)`, written directly for `api.request` events
+    /// (see `event/json.rs` for why).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        json::write_event(self, out);
     }
 }
 

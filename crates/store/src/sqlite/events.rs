@@ -96,15 +96,9 @@ impl NewEvents {
             let tenant = event.tenant.as_ref().map(|id| push(id.as_str()));
             let account = event.account.as_ref().map(|id| push(id.as_str()));
             let key = event.key.as_ref().map(|id| push(id.as_str()));
-            // The same serializer, and so the same bytes, as `Event::to_json`, written in
-            // place.
+            // The same bytes as `Event::to_json`, written in place.
             let start = text.len();
-            serde_json::to_writer(&mut text, event).map_err(|err| {
-                StoreError::Backend(format!(
-                    "event `{}` could not be serialized: {err}",
-                    event.id
-                ))
-            })?;
+            event.write_json(&mut text);
             rows.push(Row {
                 id,
                 ts_ms: event.ts.unix_millis(),
