@@ -15,7 +15,7 @@ use bulwark_training::{
     Corpus, Split, TrainConfig,
     data::{self, Licence},
     eval::{self, Evaluator, HOLDOUT_SOURCES, Report, SetReport},
-    scenarios,
+    scenarios, scripts,
 };
 use clap::{Args, Subcommand};
 
@@ -147,7 +147,8 @@ pub(crate) struct EvalArgs {
     /// Score the hand-written scenarios of this directory (`models/scenarios`: attack
     /// requests and their defensive counterparts) with the built-in scanner, input side;
     /// with `--data` (the shared data directory) also count every rule's hits on ShareGPT
-    /// first turns and CyberSecEval's borderline security questions
+    /// first turns and CyberSecEval's borderline security questions, and the share of
+    /// ShareGPT first turns flagged per script and language group, per half
     #[arg(long, value_name = "DIR", conflicts_with_all = ["compare", "dev", "model", "no_rules"])]
     scenarios: Option<PathBuf>,
     /// With `--scenarios`: this rule pack instead of the built-in one (to try rules before
@@ -393,10 +394,13 @@ fn evaluate_scenarios(args: &EvalArgs, dir: &Path) -> anyhow::Result<()> {
     let scanner = Scanner::fused(Model::builtin(), SemanticModel::builtin(), rules)?
         .with_output_phishing(Model::builtin_output_phishing());
     let reports = scenarios::evaluate(&scanner, &scenarios);
+    let mut by_script = None;
     let reference = match args.data.as_slice() {
         [] => Vec::new(),
         [data] if data.is_dir() => {
             let corpus = load_corpus(data)?;
+            output::note(format_args!("scanning ShareGPT first turns by script…"));
+            by_script = Some(scripts::traffic(&scanner, &corpus));
             let of = |source: &str| -> Vec<&str> {
                 corpus
                     .items
@@ -416,16 +420,26 @@ fn evaluate_scenarios(args: &EvalArgs, dir: &Path) -> anyhow::Result<()> {
         )),
     };
     let ids: Vec<&str> = rule_ids.iter().map(String::as_str).collect();
-    let md = scenarios::markdown(&reports, &reference, &ids);
+    let mut md = scenarios::markdown(&reports, &reference, &ids);
+    if let Some(report) = &by_script {
+        md.push_str(
+            "\nShareGPT first turns flagged (input side), by script and language group \
+             (`bulwark_training::scripts`):\n\n",
+        );
+        md.push_str(&report.markdown());
+    }
     if let Some(path) = &args.markdown {
         std::fs::write(path, &md).with_context(|| format!("cannot write `{}`", path.display()))?;
     }
     if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&(&reports, &reference))?;
+        let json = serde_json::to_string_pretty(&(&reports, &reference, &by_script))?;
         std::fs::write(path, json + "\n")
             .with_context(|| format!("cannot write `{}`", path.display()))?;
     }
     output::line(scenarios::review(&reports, &reference).trim_end())?;
+    if let Some(report) = &by_script {
+        output::line(report.review().trim_end())?;
+    }
     output::line(md.trim_end())?;
     Ok(())
 }

@@ -112,6 +112,16 @@ fn readable(scanner: &Scanner, verdict: &Verdict, side: Side) -> String {
             .map_or("", |spec| spec.title.as_str());
         out.push_str(&format!("  rule {} ({}): {title}\n", hit.id, hit.category));
     }
+    let coverage = &verdict.coverage;
+    if !coverage.scripts.is_empty() {
+        let scripts: Vec<&str> = coverage.scripts.iter().map(|s| s.id()).collect();
+        out.push_str(&format!(
+            "  not scored: {:.0}% of the letters ({}): the models read Latin script only; \
+             the rules read everything\n",
+            100.0 * coverage.unmodelled_share(),
+            scripts.join(", ")
+        ));
+    }
     out.push_str("scores:\n");
     let thresholds = scanner.thresholds(side);
     for ((category, score), threshold) in verdict.scores.iter().zip(thresholds) {
@@ -239,7 +249,9 @@ fn scan_lines(
 }
 
 /// Adds `flagged`, `categories` and `category_scores` (every category, and the aggregate
-/// `cyber`) to a line's object.
+/// `cyber`) to a line's object; for a text with letters of scripts the models do not read,
+/// also `unscored_scripts` (their ids) and `unscored_share` (the share of its letters that
+/// the models skipped: its scores say nothing about those words).
 pub(crate) fn annotate(object: &mut Map<String, Value>, verdict: &Verdict) {
     let mut categories = Map::new();
     let mut scores = Map::new();
@@ -253,6 +265,17 @@ pub(crate) fn annotate(object: &mut Map<String, Value>, verdict: &Verdict) {
     object.insert("flagged".to_owned(), verdict.is_flagged().into());
     object.insert("categories".to_owned(), Value::Object(categories));
     object.insert("category_scores".to_owned(), Value::Object(scores));
+    let coverage = &verdict.coverage;
+    if !coverage.scripts.is_empty() {
+        object.insert(
+            "unscored_scripts".to_owned(),
+            coverage.scripts.iter().map(|s| s.id()).collect(),
+        );
+        object.insert(
+            "unscored_share".to_owned(),
+            rounded(coverage.unmodelled_share()),
+        );
+    }
 }
 
 /// Six decimals: scores are `f32`, and their binary tails are noise.
@@ -301,6 +324,34 @@ mod tests {
         assert_eq!(
             lines[1]["categories"].as_object().unwrap().len(),
             Category::COUNT + 1
+        );
+    }
+
+    #[test]
+    fn lines_in_other_scripts_say_what_was_not_scored() {
+        let scanner = Scanner::builtin();
+        let input = concat!(
+            r#"{"text":"翻译成英文：洗衣机的说明书在抽屉里"}"#,
+            "\n",
+            r#"{"text":"how do I set up DMARC"}"#,
+            "\n"
+        );
+        let mut out = Vec::new();
+        scan_lines(&scanner, input.as_bytes(), &mut out, Side::Input, None).unwrap();
+        let lines: Vec<Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines[0]["flagged"], false);
+        assert_eq!(lines[0]["unscored_scripts"], serde_json::json!(["cjk"]));
+        assert_eq!(lines[0]["unscored_share"], 1.0);
+        assert!(lines[1].get("unscored_scripts").is_none());
+        let verdict = scanner.scan("用英文回答 hello", Side::Input, &mut ScanScratch::new());
+        let text = readable(&scanner, &verdict, Side::Input);
+        assert!(
+            text.contains("not scored: 71% of the letters (cjk)"),
+            "{text}"
         );
     }
 

@@ -12,6 +12,7 @@ mod error;
 mod event;
 mod id;
 mod moderation;
+pub mod script;
 mod text;
 mod time;
 

@@ -21,7 +21,10 @@ use std::{
     sync::{Arc, LazyLock},
 };
 
-use bulwark_core::{Category, Side};
+use bulwark_core::{
+    Category, Side,
+    script::{is_unmodelled, modelled_pieces},
+};
 
 use crate::{
     format,
@@ -330,6 +333,8 @@ impl Fusion {
 pub struct Scratch {
     tokens: Vec<u32>,
     word: String,
+    /// The text with its unmodelled letters as spaces, when it has any.
+    modelled: String,
 }
 
 impl Scratch {
@@ -603,13 +608,33 @@ impl SemanticModel {
         !self.inner.heads.is_empty()
     }
 
-    /// Tokenises `text` into `scratch` (at most [`MAX_TOKENS`]) and returns the tokens.
+    /// Tokenises `text` into `scratch` (at most [`MAX_TOKENS`]) and returns the tokens, as
+    /// the tier reads them: without the letters of scripts the models do not read (see
+    /// `tokenize_modelled`; [`SemanticModel::tokenizer`] is the plain WordPiece).
     pub fn tokenize<'s>(&self, text: &str, scratch: &'s mut Scratch) -> &'s [u32] {
         scratch.tokens.clear();
-        self.inner
-            .tokenizer
-            .tokenize(text, &mut scratch.tokens, &mut scratch.word, MAX_TOKENS);
+        self.tokenize_modelled(text, scratch, MAX_TOKENS);
         &scratch.tokens
+    }
+
+    /// Appends the tokens of `text` as the tier reads it: letters of scripts the models do
+    /// not read ([`bulwark_core::script::is_unmodelled`]) are spaces, so neither they nor the
+    /// `[UNK]`s they would become are pooled. The training data has no benign text in those
+    /// scripts: pooled, their rows taught the heads the script, not the request.
+    fn tokenize_modelled(&self, text: &str, scratch: &mut Scratch, limit: usize) {
+        let Scratch {
+            tokens,
+            word,
+            modelled,
+        } = scratch;
+        let text = if text.is_ascii() || !text.chars().any(is_unmodelled) {
+            text
+        } else {
+            modelled.clear();
+            modelled.extend(modelled_pieces(text));
+            modelled.as_str()
+        };
+        self.inner.tokenizer.tokenize(text, tokens, word, limit);
     }
 
     /// The raw logit per category of `text`: its best window's. `None` when it has no
@@ -639,9 +664,7 @@ impl SemanticModel {
             return;
         }
         scratch.tokens.clear();
-        self.inner
-            .tokenizer
-            .tokenize(text, &mut scratch.tokens, &mut scratch.word, room);
+        self.tokenize_modelled(text, scratch, room);
         self.feed_tokens(state, &scratch.tokens);
     }
 

@@ -523,7 +523,16 @@ hand-written German, French, Spanish, Russian, Greek and Chinese translations of
 requests that English flags, or fires a rule on, are neither flagged in their category \
 nor matched by any rule (the scenario report in EVALUATION.md). The normaliser keeps \
 Cyrillic, Greek and CJK words in their own script, so such text never trips an English \
-rule, but Chinese text can reach a high `cyber/phishing` score whatever it says.
+rule.
+- **Only Latin script is scored.** The licence-clean training data has no benign text in \
+any other script (its Chinese, Korean, Cyrillic, Greek, Arabic and Hebrew letters are in \
+phishing mail and jailbreaks only), so both tiers read the letters of other scripts as \
+spaces, in training and in scoring (`bulwark_core::script`): before, they had learnt the \
+script itself, and benign Chinese and Korean prompts reached 0.98 on `cyber/phishing`. \
+Such text is scored on its Latin parts alone; the verdict's coverage says how much was \
+skipped, and its scores say nothing about those words (EVALUATION.md, \"Non-English \
+traffic\"). A licence-clean corpus of benign non-English prompts would let the models \
+read them.
 - **Cover stories the rules do not name.** On the hand-written scenarios, requests whose \
 harm is in a feature the rules do not list (a crypto miner installed \"quietly\", an app \
 that forwards every SMS), that claim detection as their purpose, or that deceive without \

@@ -8,7 +8,8 @@
 //! * [`eval`] measures a model through the scanner's scoring path: on the test split, on
 //!   sources it never saw, on planted requests, and per held-out source after retraining;
 //! * [`scenarios`] scores hand-written attack requests beside their defensive counterparts
-//!   (`models/scenarios/`) and counts each rule's hits on benign reference sets.
+//!   (`models/scenarios/`) and counts each rule's hits on benign reference sets;
+//! * [`scripts`] splits the share of real traffic flagged by script and language group.
 //!
 //! Unlike the moderation crate this one does file I/O; the gateway never links it.
 
@@ -33,6 +34,7 @@ pub mod plan;
 pub mod prepare;
 pub mod scenarios;
 pub mod score;
+pub mod scripts;
 pub mod semantic;
 pub mod train;
 

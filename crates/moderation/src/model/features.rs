@@ -3,7 +3,10 @@
 //!
 //! Text is cut into **tokens**: maximal runs of ASCII letters and digits and of non-ASCII
 //! characters (every byte of a multi-byte UTF-8 character counts as a token byte, so a
-//! piece may end anywhere on a character boundary). ASCII digits are folded to `0` so that
+//! piece may end anywhere on a character boundary). Letters of the scripts the models do
+//! not read (every script but Latin: `bulwark_core::script`) are read as spaces, in
+//! training as in scoring: the training data has no benign text in them, so their features
+//! could only learn the script. ASCII digits are folded to `0` so that
 //! years, amounts and phone numbers do not become features (the email corpora differ in
 //! era: see the model card). Only the first [`FeatureConfig::max_token_bytes`] bytes of a
 //! token are kept; the rest of a long token (a base64 blob, a run of one letter) adds
@@ -201,9 +204,11 @@ impl FeatureConfig {
             t.features(self, |b| buckets.push(b));
             on_token(&buckets);
         };
-        for &byte in text.as_bytes() {
-            if tokenizer.push(self, byte) {
-                emit(&mut tokenizer);
+        for piece in bulwark_core::script::modelled_pieces(text) {
+            for &byte in piece.as_bytes() {
+                if tokenizer.push(self, byte) {
+                    emit(&mut tokenizer);
+                }
             }
         }
         if tokenizer.pending() {

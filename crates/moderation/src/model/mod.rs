@@ -25,7 +25,7 @@ use std::{
     sync::{Arc, LazyLock},
 };
 
-use bulwark_core::{Category, Side};
+use bulwark_core::{Category, Side, script::modelled_pieces};
 
 pub use self::features::FeatureConfig;
 use self::{
@@ -264,13 +264,19 @@ impl Model {
     }
 
     /// Feeds the next piece of folded text. Feeding `a` then `b` gives exactly the scores
-    /// of feeding `a + b`, wherever the text is cut.
+    /// of feeding `a + b`, wherever the text is cut. Letters of scripts the models do not
+    /// read ([`bulwark_core::script::is_unmodelled`]) are read as spaces: they end the
+    /// token before them and add nothing.
     pub fn feed(&self, state: &mut ModelState, folded: &str) {
         let config = &self.inner.config;
         TokenCache::with(|mut cache| {
-            for &byte in folded.as_bytes() {
-                if state.tokenizer.push(config, byte) {
-                    self.end_token(state, cache.as_deref_mut());
+            // Letters of scripts the model does not read are spaces to it (see
+            // `bulwark_core::script`); most text has none and is fed as it is.
+            for piece in modelled_pieces(folded) {
+                for &byte in piece.as_bytes() {
+                    if state.tokenizer.push(config, byte) {
+                        self.end_token(state, cache.as_deref_mut());
+                    }
                 }
             }
         });
