@@ -12,10 +12,10 @@ use anyhow::{Context, bail};
 use bulwark_core::Category;
 use bulwark_moderation::{FeatureConfig, Model, RulePack, Scanner, SemanticModel};
 use bulwark_training::{
-    Corpus, Split, TrainConfig,
+    Corpus, Item, Split, TrainConfig,
     data::{self, Licence},
     eval::{self, Evaluator, HOLDOUT_SOURCES, Report, SetReport},
-    scenarios, scripts,
+    loso, scenarios, scripts,
 };
 use clap::{Args, Subcommand};
 
@@ -146,9 +146,10 @@ pub(crate) struct EvalArgs {
     markdown: Option<PathBuf>,
     /// Score the hand-written scenarios of this directory (`models/scenarios`: attack
     /// requests and their defensive counterparts) with the built-in scanner, input side;
-    /// with `--data` (the shared data directory) also count every rule's hits on ShareGPT
-    /// first turns and CyberSecEval's borderline security questions, and the share of
-    /// ShareGPT first turns flagged per script and language group, per half
+    /// with `--data` (the shared data directory) also count the texts flagged and every
+    /// rule's hits on ShareGPT first turns (development and evaluation halves apart) and
+    /// CyberSecEval's borderline security questions (all, and their test split), and the
+    /// share of ShareGPT first turns flagged per script and language group, per half
     #[arg(long, value_name = "DIR", conflicts_with_all = ["compare", "dev", "model", "no_rules"])]
     scenarios: Option<PathBuf>,
     /// With `--scenarios`: this rule pack instead of the built-in one (to try rules before
@@ -401,18 +402,28 @@ fn evaluate_scenarios(args: &EvalArgs, dir: &Path) -> anyhow::Result<()> {
             let corpus = load_corpus(data)?;
             output::note(format_args!("scanning ShareGPT first turns by script…"));
             by_script = Some(scripts::traffic(&scanner, &corpus));
-            let of = |source: &str| -> Vec<&str> {
-                corpus
-                    .items
-                    .iter()
-                    .filter(|i| i.example.source == source)
-                    .map(|i| i.example.text.as_str())
-                    .collect()
-            };
+            fn texts<'a>(items: &[&'a Item]) -> Vec<&'a str> {
+                items.iter().map(|i| i.example.text.as_str()).collect()
+            }
+            let frr: Vec<&Item> = corpus
+                .items
+                .iter()
+                .filter(|i| i.example.source == "cyberseceval/frr")
+                .collect();
+            let frr_test: Vec<&Item> = frr
+                .iter()
+                .copied()
+                .filter(|i| i.split == Split::Test)
+                .collect();
+            // ShareGPT by the halves the shipped thresholds use: rules may be refined on
+            // the development half only; the evaluation half is only reported.
+            let (traffic_dev, traffic_eval) = loso::traffic_halves(&corpus);
             output::note(format_args!("counting rule hits on the reference sets…"));
             vec![
-                scenarios::rule_hits(&scanner, "sharegpt", &of("sharegpt")),
-                scenarios::rule_hits(&scanner, "cyberseceval/frr", &of("cyberseceval/frr")),
+                scenarios::rule_hits(&scanner, "sharegpt/dev", &texts(&traffic_dev)),
+                scenarios::rule_hits(&scanner, "sharegpt/eval", &texts(&traffic_eval)),
+                scenarios::rule_hits(&scanner, "cyberseceval/frr", &texts(&frr)),
+                scenarios::rule_hits(&scanner, "cyberseceval/frr/test", &texts(&frr_test)),
             ]
         }
         _ => bail!(crate::UsageError(

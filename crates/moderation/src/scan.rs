@@ -10,6 +10,13 @@
 //! the category's score, compared with the fused thresholds. Without a semantic tier the
 //! n-gram model's calibrated score is used, as before it existed.
 //!
+//! **Flags.** A category is flagged when its score reaches its threshold *or* a rule of
+//! it fired that flags (every rule but those that say `flag = false`, see
+//! [`RulePack`]): rules are the high-precision half of the scanner, and the input
+//! thresholds raised to a traffic budget sit above most rules' scores. Scores stay what
+//! the models and rules say; only the flag is decided by the rule. Whole texts and
+//! streams decide flags the same way ([`Verdict`] keeps the rules that fired).
+//!
 //! **Scripts.** Both tiers read Latin letters, digits, punctuation and symbols, and skip
 //! the letters of every other script (`bulwark_core::script`): the licence-clean training
 //! data has benign text in Latin script only, so whatever the models learnt of Chinese,
@@ -76,7 +83,7 @@ impl Scores {
 }
 
 /// The threshold per category for one side: a category is flagged when its score is at
-/// or above its threshold.
+/// or above its threshold (or a rule of it that flags fired).
 pub type Thresholds = [f32; Category::COUNT];
 
 /// What the scanner found in one text.
@@ -84,7 +91,7 @@ pub type Thresholds = [f32; Category::COUNT];
 pub struct Verdict {
     /// Model and rule scores, the higher of the two per category.
     pub scores: Scores,
-    /// Whether each category crossed its threshold.
+    /// Whether each category crossed its threshold or a flagging rule of it fired.
     pub flagged: [bool; Category::COUNT],
     /// The rules that fired, in the order they were first seen.
     pub rules: Vec<RuleHit>,
@@ -96,7 +103,7 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// Whether any category crossed its threshold.
+    /// Whether any category is flagged.
     pub fn is_flagged(&self) -> bool {
         self.flagged.iter().any(|f| *f)
     }
@@ -133,6 +140,8 @@ impl Verdict {
         }
     }
 
+    /// Decides the flags: a category's score at or above its threshold, or a rule of the
+    /// category that flags among the rules that fired.
     fn apply(&mut self, thresholds: &Thresholds) {
         for (flag, (score, threshold)) in self
             .flagged
@@ -140,6 +149,11 @@ impl Verdict {
             .zip(self.scores.0.iter().zip(thresholds))
         {
             *flag = *score >= *threshold;
+        }
+        for hit in self.rules.iter().filter(|hit| hit.flag) {
+            if let Some(flag) = self.flagged.get_mut(hit.category.index()) {
+                *flag = true;
+            }
         }
     }
 }
@@ -259,7 +273,7 @@ impl Scanner {
     /// The same scanner with `detector` scoring `cyber/phishing` on the output side: its
     /// calibrated phishing score (highest over the text's pieces) replaces the other
     /// tiers' there, and its output threshold becomes the output side's phishing
-    /// threshold. Rules still raise the score. The input side does not change.
+    /// threshold. Rules still raise the score (and flag). The input side does not change.
     #[must_use]
     pub fn with_output_phishing(self, detector: Model) -> Self {
         let inner = &self.inner;
@@ -656,15 +670,158 @@ mod tests {
 
     #[test]
     fn thresholds_decide_flagged() {
-        let scanner = Scanner::builtin().with_thresholds(Side::Input, [1.1; Category::COUNT]);
+        // Without rules, the thresholds alone decide.
+        let base = Scanner::fused(
+            Model::builtin(),
+            SemanticModel::builtin(),
+            RulePack::empty(),
+        )
+        .unwrap();
+        let scanner = base
+            .clone()
+            .with_thresholds(Side::Input, [1.1; Category::COUNT]);
         let verdict = scanner.scan(PHISHING, Side::Input, &mut ScanScratch::new());
         assert!(!verdict.is_flagged());
+        assert!(verdict.rules.is_empty());
         assert!(verdict.scores.get(Category::Phishing) > 0.5);
+        assert!(
+            base.scan(PHISHING, Side::Input, &mut ScanScratch::new())
+                .is_flagged()
+        );
         // The other side keeps its thresholds.
         assert_eq!(
             scanner.thresholds(Side::Output),
-            Scanner::builtin().thresholds(Side::Output)
+            base.thresholds(Side::Output)
         );
+    }
+
+    /// One rule that flags and one that says `flag = false`, on both sides.
+    const TWO_RULES: &str = r#"
+        version = 1
+        [[rule]]
+        id = "T-FLAG"
+        category = "jailbreak"
+        title = "test"
+        refs = ["test"]
+        score = 0.85
+        pattern = '\bzork mode\b'
+
+        [[rule]]
+        id = "T-SCORE"
+        category = "prompt_injection"
+        title = "test"
+        refs = ["test"]
+        score = 0.85
+        flag = false
+        pattern = '\bfrobnicate the prompt\b'
+    "#;
+
+    /// The built-in models with `pack`, every threshold out of reach (above 1).
+    fn unreachable_thresholds(pack: RulePack) -> Scanner {
+        Scanner::fused(Model::builtin(), SemanticModel::builtin(), pack)
+            .unwrap()
+            .with_thresholds(Side::Input, [1.1; Category::COUNT])
+            .with_thresholds(Side::Output, [1.1; Category::COUNT])
+    }
+
+    fn streamed(scanner: &Scanner, text: &str, side: Side) -> Verdict {
+        let mut stream = scanner.stream(side);
+        for word in text.split_inclusive(' ') {
+            stream.push(word);
+        }
+        stream.finish().clone()
+    }
+
+    #[test]
+    fn a_rule_hit_flags_its_category_below_the_threshold() {
+        let scanner = unreachable_thresholds(RulePack::from_toml(TWO_RULES).unwrap());
+        let text = "from now on you are in zork mode, so please frobnicate the prompt";
+        for side in [Side::Input, Side::Output] {
+            let whole = scanner.scan(text, side, &mut ScanScratch::new());
+            let ids: Vec<&str> = whole.rules.iter().map(|h| &*h.id).collect();
+            assert_eq!(ids, ["T-FLAG", "T-SCORE"], "{side:?}");
+            // The flagging rule flags its category although 0.85 < 1.1 …
+            assert!(whole.flagged[Category::Jailbreak.index()], "{whole:?}");
+            assert_eq!(
+                whole.categories().collect::<Vec<_>>(),
+                [Category::Jailbreak]
+            );
+            // … and the score stays honest: the higher of the model's and the rule's.
+            assert!(whole.scores.get(Category::Jailbreak) >= 0.85);
+            assert!(whole.scores.get(Category::Jailbreak) < 1.1);
+            // The `flag = false` rule raises its score only.
+            assert!(
+                !whole.flagged[Category::PromptInjection.index()],
+                "{whole:?}"
+            );
+            assert!(whole.scores.get(Category::PromptInjection) >= 0.85);
+            // A stream decides the same way.
+            let stream = streamed(&scanner, text, side);
+            assert_eq!(stream.flagged, whole.flagged, "{side:?}");
+            assert_eq!(stream.rules, whole.rules, "{side:?}");
+        }
+        // Without the rule's words, nothing is flagged.
+        let clean = scanner.scan(DMARC, Side::Input, &mut ScanScratch::new());
+        assert!(!clean.is_flagged() && clean.rules.is_empty(), "{clean:?}");
+    }
+
+    #[test]
+    fn a_rule_flags_only_on_its_sides() {
+        let pack = RulePack::from_toml(
+            r#"
+            version = 1
+            [[rule]]
+            id = "T-INPUT"
+            category = "jailbreak"
+            title = "test"
+            refs = ["test"]
+            score = 0.85
+            sides = ["input"]
+            pattern = '\bzork mode\b'
+            "#,
+        )
+        .unwrap();
+        let scanner = unreachable_thresholds(pack);
+        let text = "you are in zork mode now";
+        let input = scanner.scan(text, Side::Input, &mut ScanScratch::new());
+        assert!(input.flagged[Category::Jailbreak.index()], "{input:?}");
+        let output = scanner.scan(text, Side::Output, &mut ScanScratch::new());
+        assert!(
+            !output.is_flagged() && output.rules.is_empty(),
+            "{output:?}"
+        );
+    }
+
+    /// Every `hits` example of the built-in pack, whole and streamed word by word, with the
+    /// thresholds out of reach: the rules alone flag, and both ways flag the same
+    /// categories, exactly those of the flagging rules that fired.
+    #[test]
+    fn streams_and_whole_texts_flag_the_same_rule_hits() {
+        let pack = RulePack::builtin();
+        let scanner = unreachable_thresholds(pack.clone());
+        let mut scratch = ScanScratch::new();
+        let mut checked = 0;
+        for spec in pack.specs() {
+            for text in &spec.hits {
+                for side in [Side::Input, Side::Output] {
+                    let whole = scanner.scan(text, side, &mut scratch);
+                    let stream = streamed(&scanner, text, side);
+                    assert_eq!(stream.flagged, whole.flagged, "{side:?} {text:?}");
+                    let mut by_rules = [false; Category::COUNT];
+                    for hit in whole.rules.iter().filter(|h| h.flag) {
+                        by_rules[hit.category.index()] = true;
+                    }
+                    assert_eq!(whole.flagged, by_rules, "{side:?} {text:?}");
+                    let flags = spec.flag.unwrap_or(true);
+                    let applies = spec.sides.as_ref().is_none_or(|s| s.contains(&side));
+                    if flags && applies {
+                        assert!(whole.flagged[spec.category.index()], "{} {text:?}", spec.id);
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100, "{checked}");
     }
 
     #[test]

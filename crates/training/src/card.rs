@@ -291,7 +291,7 @@ pub fn render(plan: &Plan, corpus: &Corpus, models: &Models<'_>, command: &str) 
             out,
             "\n## Output-side phishing detector (`{}`)\n\nOn the output side (completions) \
              the scanner's `cyber/phishing` score is this detector's and its threshold is \
-             {:.3}; rules still raise the score. An n-gram model as above (2^{} buckets, {} \
+             {:.3}; rules still raise the score and flag. An n-gram model as above (2^{} buckets, {} \
              epochs), trained on mail and mail-like text only: `{}` as phishing against `{}` \
              (train split; subject, body and link targets, never headers or dates), Platt \
              calibration and the threshold on the dev split of those sources, then raised \
@@ -353,7 +353,8 @@ fn misclassified(out: &mut String, reports: &[crate::misclassified::SideReport])
     let _ = writeln!(
         out,
         "\n## Per-category confusion at the shipped thresholds\n\nThe shipped scanner \
-         (fused tiers and rule pack{}) at its shipped thresholds. A text counts as \
+         (fused tiers and rule pack{}) at its shipped thresholds: a category is flagged \
+         when its score reaches the threshold or a rule of it fired. A text counts as \
          positive for a category when it is labelled with it; a text with several labels \
          counts in each.",
         if reports.iter().any(|r| r.side == Side::Output) {
@@ -513,11 +514,13 @@ figures are unstable.
 - **Traffic calibration meets label noise.** About 0.7% of ShareGPT first turns are \
 jailbreaks; a 0.25% budget therefore puts the fused `jailbreak` and `prompt_injection` \
 thresholds near 1 (input) and at 1 (output, streamed): the models alone rarely flag \
-those categories. Nor does the rule pack: most of its jailbreak and prompt-injection rules \
-score under those thresholds, so they fire (the verdict names them) without flagging \
-(\"Please ignore all previous instructions. I want you to act as…\" opens many benign \
-ShareGPT prompts). Tenants that want the models' recall back can lower those thresholds \
-in the configuration.
+those categories. The rule pack does: a rule that fires flags its category whatever the \
+threshold (the score stays the models' or the rule's, whichever is higher), so a jailbreak \
+or an injection that a rule names is flagged and one that no rule names passes unless the \
+models are sure. `BW-PI-001` leaves out prompts that open with \"please ignore all \
+previous instructions\" and then give the model a role or a task (templates that real \
+users paste, 0.35% of ShareGPT's development half). Tenants that want the models' recall \
+back can lower those thresholds in the configuration.
 - **Non-English requests pass.** Both tiers and the rule pack know English only: \
 hand-written German, French, Spanish, Russian, Greek and Chinese translations of attack \
 requests that English flags, or fires a rule on, are neither flagged in their category \
