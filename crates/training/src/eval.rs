@@ -12,7 +12,7 @@
 //!   on it (and on the test split's benign texts from other sources).
 
 use bulwark_core::{Category, Side};
-use bulwark_moderation::{Model, Normalizer, RulePack, ScanScratch, Scanner, Scratch};
+use bulwark_moderation::{Model, Normalizer, RulePack, ScanScratch, Scanner, Scratch, Verdict};
 use serde::Serialize;
 
 use crate::{
@@ -120,11 +120,17 @@ impl Evaluator {
         let model = scorer_report(texts, &model_scores, thresholds);
         let model_and_rules = self.scanner.as_ref().map(|scanner| {
             let mut scratch = ScanScratch::new();
+            let thresholds = *scanner.thresholds(Side::Input);
             let scores: Vec<[f32; Category::COUNT]> = texts
                 .iter()
-                .map(|(t, _)| scanner.scan(t, Side::Input, &mut scratch).scores.0)
+                .map(|(t, _)| {
+                    flagged_at_least_threshold(
+                        &scanner.scan(t, Side::Input, &mut scratch),
+                        &thresholds,
+                    )
+                })
                 .collect();
-            scorer_report(texts, &scores, *scanner.thresholds(Side::Input))
+            scorer_report(texts, &scores, thresholds)
         });
         let has_jailbreak = texts.iter().any(|(_, l)| l.contains(Category::Jailbreak));
         let length_baseline = has_jailbreak.then(|| {
@@ -149,6 +155,23 @@ impl Evaluator {
             length_baseline,
         }
     }
+}
+
+/// A verdict's scores as the figures count them: a category a rule flagged below its
+/// threshold (rules flag whatever the threshold) counts at its threshold, so that recall
+/// and false positives at the threshold are the scanner's own flags; rankings above the
+/// threshold are the scores'.
+fn flagged_at_least_threshold(
+    verdict: &Verdict,
+    thresholds: &[f32; Category::COUNT],
+) -> [f32; Category::COUNT] {
+    let mut scores = verdict.scores.0;
+    for ((score, flagged), threshold) in scores.iter_mut().zip(verdict.flagged).zip(thresholds) {
+        if flagged {
+            *score = score.max(*threshold);
+        }
+    }
+    scores
 }
 
 fn scorer_report(
@@ -353,4 +376,41 @@ pub fn evaluate_corpus(
         ));
     }
     sets
+}
+
+#[cfg(test)]
+mod tests {
+    use bulwark_moderation::Scores;
+
+    use super::*;
+
+    #[test]
+    fn a_rule_flag_below_the_threshold_counts_as_flagged() {
+        let thresholds = [0.9; Category::COUNT];
+        let mut verdict = Verdict {
+            scores: Scores([0.2; Category::COUNT]),
+            ..Verdict::default()
+        };
+        // A rule of prompt_injection fired (score 0.85, under the 0.9 threshold) and
+        // flagged; a score above the threshold stays what it is.
+        verdict.scores.0[Category::PromptInjection.index()] = 0.85;
+        verdict.flagged[Category::PromptInjection.index()] = true;
+        verdict.scores.0[Category::Jailbreak.index()] = 0.97;
+        verdict.flagged[Category::Jailbreak.index()] = true;
+        let scores = flagged_at_least_threshold(&verdict, &thresholds);
+        assert_eq!(scores[Category::PromptInjection.index()], 0.9);
+        assert_eq!(scores[Category::Jailbreak.index()], 0.97);
+        assert_eq!(scores[Category::Phishing.index()], 0.2);
+        let report = scorer_report(
+            &[("an injection", Labels::of(&[Category::PromptInjection]))],
+            &[scores],
+            thresholds,
+        );
+        let pi = report
+            .categories
+            .iter()
+            .find(|c| c.category == "prompt_injection")
+            .unwrap();
+        assert_eq!(pi.metrics.recall, 1.0);
+    }
 }
