@@ -196,6 +196,15 @@ impl TextDigest {
             text: capture.then(|| text.to_owned()),
         }
     }
+
+    /// [`TextDigest::of`] for text the caller owns: kept without a copy when captured.
+    pub fn of_owned(text: String, capture: bool) -> Self {
+        Self {
+            chars: text.chars().count() as u64,
+            sha256: crate::sha256_hex(text.as_bytes()),
+            text: capture.then_some(text),
+        }
+    }
 }
 
 /// One call to the API, whatever became of it (`kind: "api.request"`).

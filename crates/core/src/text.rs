@@ -10,21 +10,18 @@ pub fn sha256_hex(text: &[u8]) -> String {
 /// `bytes` as lowercase hex, two digits per byte.
 ///
 /// Every request's event carries one or two digests; the `hex` crate's encoder goes
-/// through an iterator of `char`s and costs about 25 times as much as this table walk.
+/// through an iterator of `char`s and costs about 25 times as much as this table walk,
+/// and pushing `char`s into a `String` about three times as much.
 pub fn hex_lower(bytes: &[u8]) -> String {
-    fn digit(nibble: u8) -> char {
-        char::from(if nibble < 10 {
-            b'0' + nibble
-        } else {
-            b'a' + nibble - 10
-        })
-    }
-    let mut out = String::with_capacity(bytes.len() * 2);
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    // A nibble is below 16: the fallback is never taken (and compiled away).
+    let digit = |nibble: u8| DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0');
+    let mut out = Vec::with_capacity(bytes.len() * 2);
     for &byte in bytes {
-        out.push(digit(byte >> 4));
-        out.push(digit(byte & 0x0f));
+        out.extend_from_slice(&[digit(byte >> 4), digit(byte & 0x0f)]);
     }
-    out
+    // Only ASCII digits went in.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! Each input is scored with the input-side thresholds; `flagged` is the scanner's
 //! verdict, not the tenant's policy (this endpoint classifies, it does not enforce).
 
-use bulwark_core::{CYBER, Category, SideRecord, TextDigest};
+use bulwark_core::{CYBER, Category, SideRecord};
 use bulwark_moderation::{Side, Verdict};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -120,10 +120,7 @@ pub(crate) async fn answer(
     };
     record.model = model.clone();
     let texts = inputs(request.get("input"))?;
-    record.input = Some(TextDigest::of(
-        &texts.join("\n"),
-        state.settings.capture_text,
-    ));
+    record.input_text = Some(texts.join("\n"));
 
     let mut results = Vec::with_capacity(texts.len());
     let mut summary = SideRecord::default();

@@ -18,7 +18,7 @@ use axum::{
     response::Response,
 };
 use bulwark_config::{FailMode, Policy};
-use bulwark_core::{KeyStatus, TextDigest, Usage};
+use bulwark_core::KeyStatus;
 use bulwark_store::StoredKey;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -31,9 +31,9 @@ use crate::{
     enforce,
     error::Rejection,
     moderate,
-    observe::{SseRelay, TextAccumulator, observe_json},
+    observe::SseRelay,
     ratelimit::estimate_tokens,
-    record::{Finisher, RequestRecord, ResponseBody},
+    record::{Finisher, Observed, RequestRecord, ResponseBody},
     request::{
         GuardedBody, declared_length, linger, parse_json_request, presented_key, read_body,
         with_stream_usage,
@@ -62,8 +62,7 @@ enum Reply {
         status: StatusCode,
         headers: HeaderMap,
         body: Bytes,
-        output: Option<TextDigest>,
-        usage: Option<Usage>,
+        observed: Observed,
     },
     /// Relayed as it arrives.
     Streamed {
@@ -172,22 +171,25 @@ async fn pipeline(
             state.settings.client_timeout,
         )
         .await?;
-        let facts = parse_json_request(endpoint, &bytes)?;
+        let mut facts = parse_json_request(endpoint, &bytes)?;
         record.model = facts.model.clone();
         record.stream = facts.stream;
+        let prompt_len = facts.input_text.len();
         if endpoint.is_generation() {
-            record.input = Some(TextDigest::of(
-                &facts.input_text,
-                state.settings.capture_text,
-            ));
+            // Kept for the event, which digests it after the response.
+            record.input_text = Some(std::mem::take(&mut facts.input_text));
         }
         let target = route(state, &key, record.model.as_deref())?;
         // Moderate the prompt before anything is reserved or forwarded.
         if enforce::applies(state, endpoint) {
-            enforce::check_prompt(state, record, &facts.input_text).await?;
+            let prompt = match &record.input_text {
+                Some(text) => text.clone(),
+                None => std::mem::take(&mut facts.input_text),
+            };
+            enforce::check_prompt(state, record, &prompt).await?;
         }
         if endpoint.is_generation() {
-            let estimate = estimate_tokens(facts.input_text.len(), facts.max_output_tokens);
+            let estimate = estimate_tokens(prompt_len, facts.max_output_tokens);
             record.limits = state
                 .limiter
                 .reserve_tokens(&key.record, estimate)
@@ -442,8 +444,11 @@ async fn forward(
     }
     if endpoint.is_generation() && status.is_success() {
         let bytes = read_upstream(body, MAX_BUFFERED_RESPONSE, target).await?;
-        let mut output = TextAccumulator::new(state.settings.capture_text);
-        let usage = observe_json(endpoint, &bytes, &mut output);
+        // The event reads the upstream's own answer, after the client has its reply.
+        let observed = Observed::Json {
+            endpoint,
+            body: bytes.clone(),
+        };
         let bytes = if enforce::applies(state, endpoint) {
             enforce::check_answer(state, record, bytes).await?
         } else {
@@ -453,8 +458,7 @@ async fn forward(
             status,
             headers: out_headers,
             body: bytes,
-            output: output.finish(),
-            usage,
+            observed,
         });
     }
     Ok(Reply::Streamed {
@@ -580,8 +584,7 @@ fn json_reply(body: Bytes) -> Reply {
         status: StatusCode::OK,
         headers,
         body,
-        output: None,
-        usage: None,
+        observed: Observed::NOTHING,
     }
 }
 
@@ -619,25 +622,18 @@ fn respond(
             status,
             headers,
             body,
-            output,
-            usage,
+            observed,
         }) => {
             record.status = status.as_u16();
             if !status.is_success() {
                 record.error = Some("upstream_client_error");
             }
-            let len = body.len();
-            let mut headers = headers;
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            // hyper writes `content-length` from the body's exact size, without the two
+            // allocations a `HeaderValue` of a number costs.
             (
                 status,
                 headers,
-                ResponseBody::ready(
-                    body,
-                    Finisher::new(Arc::clone(&state), record),
-                    output,
-                    usage,
-                ),
+                ResponseBody::ready(body, Finisher::new(Arc::clone(&state), record), observed),
             )
         }
         Ok(Reply::Streamed {
@@ -670,7 +666,11 @@ fn respond(
             (
                 status,
                 headers,
-                ResponseBody::ready(body, Finisher::new(Arc::clone(&state), record), None, None),
+                ResponseBody::ready(
+                    body,
+                    Finisher::new(Arc::clone(&state), record),
+                    Observed::NOTHING,
+                ),
             )
         }
     };

@@ -2,11 +2,18 @@
 //! request moves through the pipeline; the [`ResponseBody`] that carries the answer to the
 //! client publishes the event when the last byte has gone out, when the client goes away,
 //! or when the upstream breaks mid-stream: exactly once, in every case.
+//!
+//! The client never waits for its event. Digesting the prompt and the answer, reading
+//! the answer's usage, the metrics and building and publishing the event are deferred to
+//! the worker's [`LaterRunner`], which runs them once the connection has written the
+//! response and yielded; a job dropped unrun (the loop shutting down) does the work in
+//! its `Drop`, so no event is lost.
 
 use std::{
+    cell::RefCell,
     pin::Pin,
     sync::Arc,
-    task::{Context, Poll},
+    task::{Context, Poll, Waker},
     time::{Duration, Instant},
 };
 
@@ -23,7 +30,7 @@ use tokio::time::Sleep;
 use crate::{
     endpoint::Endpoint,
     metrics::{EndpointLabels, RequestLabels, UpstreamLabels},
-    observe::SseRelay,
+    observe::{SseRelay, TextAccumulator, observe_json},
     ratelimit::LimitState,
     state::AppState,
     upstream::UpstreamBody,
@@ -42,7 +49,8 @@ pub(crate) struct RequestRecord {
     pub(crate) key: Option<Arc<StoredKey>>,
     pub(crate) model: Option<String>,
     pub(crate) stream: bool,
-    pub(crate) input: Option<TextDigest>,
+    /// The prompt text, digested when the event is built.
+    pub(crate) input_text: Option<String>,
     pub(crate) upstream: Option<String>,
     pub(crate) upstream_started: Option<Instant>,
     /// Tokens reserved against the key's per-minute budget, settled at the end.
@@ -84,7 +92,7 @@ impl RequestRecord {
             key: None,
             model: None,
             stream: false,
-            input: None,
+            input_text: None,
             upstream: None,
             upstream_started: None,
             reserved_tokens: 0,
@@ -121,14 +129,30 @@ impl Finisher {
         Self { state, record }
     }
 
-    fn finish(
-        self,
-        ending: Ending,
-        output: Option<TextDigest>,
-        usage: Option<Usage>,
-        moderated: Option<StreamModeration>,
-    ) {
+    /// Ends the request: what the client waits for is done, the rest (digests, usage,
+    /// metrics, the event) is left to [`Deferred`].
+    fn finish(self, ended: Ended) {
+        let job = Deferred(Some((self, ended)));
+        // A worker's loop runs a [`LaterRunner`]; anywhere else (the admin router's
+        // runtime, tests) the job becomes a task of its own, or runs here.
+        let Some(job) = later(job) else { return };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move { drop(job) });
+            }
+            Err(_) => drop(job),
+        }
+    }
+
+    fn publish(self, ended: Ended) {
         let Finisher { state, mut record } = self;
+        let Ended {
+            ending,
+            at,
+            observed,
+            moderated,
+        } = ended;
+        let (output, usage) = observed.read(state.settings.capture_text);
         if let Some(moderated) = moderated {
             if moderated.record.is_some() {
                 record.moderation.output = moderated.record;
@@ -151,9 +175,15 @@ impl Finisher {
                 record.error = Some(code);
             }
         }
-        let latency = record.started.elapsed();
-        let upstream_elapsed = record.upstream_started.map(|t| t.elapsed());
-        let usage = usage.or_else(|| estimated_usage(&record, output.as_ref()));
+        let latency = at.saturating_duration_since(record.started);
+        let upstream_elapsed = record
+            .upstream_started
+            .map(|t| at.saturating_duration_since(t));
+        let input = record
+            .input_text
+            .take()
+            .map(|text| TextDigest::of_owned(text, state.settings.capture_text));
+        let usage = usage.or_else(|| estimated_usage(&record, input.as_ref(), output.as_ref()));
 
         if let Some(key) = &record.key {
             // A request that failed consumed nothing: its reservation is refunded.
@@ -213,7 +243,7 @@ impl Finisher {
                 latency_ms: millis(latency),
                 upstream_ms: upstream_elapsed.map(millis),
                 usage,
-                input: record.input,
+                input,
                 output,
                 method: Some(record.method),
                 path: Some(record.path),
@@ -227,13 +257,167 @@ impl Finisher {
     }
 }
 
+/// How a response ended and what it carried, as the response body saw it.
+struct Ended {
+    ending: Ending,
+    /// When it ended: the latencies end here, not when the event is built.
+    at: Instant,
+    observed: Observed,
+    moderated: Option<StreamModeration>,
+}
+
+/// The second half of finishing a request, run after the response has been written.
+/// Exactly once: when its task runs, or when the task is dropped unrun.
+struct Deferred(Option<(Finisher, Ended)>);
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        if let Some((finisher, ended)) = self.0.take() {
+            finisher.publish(ended);
+        }
+    }
+}
+
+/// This thread's deferred jobs, for its [`LaterRunner`].
+struct Later {
+    jobs: Vec<Deferred>,
+    /// The runner's waker while it waits for jobs.
+    waker: Option<Waker>,
+    /// Whether a runner serves this thread.
+    open: bool,
+}
+
+thread_local! {
+    static LATER: RefCell<Later> = const {
+        RefCell::new(Later {
+            jobs: Vec::new(),
+            waker: None,
+            open: false,
+        })
+    };
+}
+
+/// Queues `job` for this thread's runner; gives it back when the thread has none.
+fn later(job: Deferred) -> Option<Deferred> {
+    let mut job = Some(job);
+    let waker = LATER
+        .try_with(|later| {
+            let mut later = later.borrow_mut();
+            if !later.open {
+                return None;
+            }
+            later.jobs.extend(job.take());
+            later.waker.take()
+        })
+        .ok()
+        .flatten();
+    // Outside the borrow: on a current-thread loop this only queues the runner.
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+    job
+}
+
+/// Runs the deferred half of the requests of a worker's event loop: one per worker,
+/// spawned on its loop, so a request's event is built right after its connection has
+/// written the response and yielded, with no task or allocation per request. Dropped
+/// with the loop, it runs what is still queued and lets later jobs run where they end.
+pub(crate) struct LaterRunner {
+    /// The batch being run, kept to reuse its allocation.
+    spare: Vec<Deferred>,
+}
+
+impl LaterRunner {
+    pub(crate) fn new() -> Self {
+        let _ = LATER.try_with(|later| later.borrow_mut().open = true);
+        Self { spare: Vec::new() }
+    }
+}
+
+impl Future for LaterRunner {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            let mut batch = std::mem::take(&mut self.spare);
+            let swapped = LATER.try_with(|later| {
+                let mut later = later.borrow_mut();
+                if later.jobs.is_empty() {
+                    later.waker = Some(cx.waker().clone());
+                    false
+                } else {
+                    std::mem::swap(&mut later.jobs, &mut batch);
+                    true
+                }
+            });
+            if swapped != Ok(true) {
+                self.spare = batch;
+                return Poll::Pending;
+            }
+            // Each job publishes as it drops.
+            batch.clear();
+            self.spare = batch;
+        }
+    }
+}
+
+impl Drop for LaterRunner {
+    fn drop(&mut self) {
+        let queued = LATER
+            .try_with(|later| {
+                let mut later = later.borrow_mut();
+                later.open = false;
+                later.waker = None;
+                std::mem::take(&mut later.jobs)
+            })
+            .unwrap_or_default();
+        drop(queued);
+    }
+}
+
+/// What the answer said, for the event: read as it was relayed, or still to be read.
+#[derive(Debug)]
+pub(crate) enum Observed {
+    /// Already read (streams, errors, answers the gateway wrote itself).
+    Read {
+        output: Option<TextDigest>,
+        usage: Option<Usage>,
+    },
+    /// A whole JSON answer from the upstream, read for its text and usage once it has
+    /// been sent.
+    Json { endpoint: Endpoint, body: Bytes },
+}
+
+impl Observed {
+    /// Nothing to observe.
+    pub(crate) const NOTHING: Self = Self::Read {
+        output: None,
+        usage: None,
+    };
+
+    fn read(self, capture: bool) -> (Option<TextDigest>, Option<Usage>) {
+        match self {
+            Self::Read { output, usage } => (output, usage),
+            Self::Json { endpoint, body } => {
+                let mut text = TextAccumulator::new(capture);
+                let usage = observe_json(endpoint, &body, &mut text);
+                (text.finish(), usage)
+            }
+        }
+    }
+}
+
 fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
 /// When the upstream answered a generation request but reported no usage, estimate it
 /// (four characters a token) and say so.
-fn estimated_usage(record: &RequestRecord, output: Option<&TextDigest>) -> Option<Usage> {
+fn estimated_usage(
+    record: &RequestRecord,
+    input: Option<&TextDigest>,
+    output: Option<&TextDigest>,
+) -> Option<Usage> {
     if record.upstream_started.is_none()
         || !record.endpoint.is_generation()
         || !matches!(record.decision, Decision::Allowed | Decision::Blocked)
@@ -242,7 +426,7 @@ fn estimated_usage(record: &RequestRecord, output: Option<&TextDigest>) -> Optio
     }
     let chars = |d: Option<&TextDigest>| d.map_or(0, |d| d.chars);
     Some(Usage {
-        prompt_tokens: chars(record.input.as_ref()).div_ceil(4),
+        prompt_tokens: chars(input).div_ceil(4),
         completion_tokens: chars(output).div_ceil(4),
         estimated: true,
     })
@@ -272,8 +456,7 @@ enum Source {
 pub(crate) struct ResponseBody {
     source: Source,
     relay: Option<SseRelay>,
-    output: Option<TextDigest>,
-    usage: Option<Usage>,
+    observed: Option<Observed>,
     idle: Option<(Duration, Pin<Box<Sleep>>)>,
     finisher: Option<Finisher>,
 }
@@ -285,18 +468,12 @@ impl std::fmt::Debug for ResponseBody {
 }
 
 impl ResponseBody {
-    /// A body already in memory, with what was observed in it.
-    pub(crate) fn ready(
-        bytes: Bytes,
-        finisher: Finisher,
-        output: Option<TextDigest>,
-        usage: Option<Usage>,
-    ) -> Self {
+    /// A body already in memory, with what was (or is to be) observed in it.
+    pub(crate) fn ready(bytes: Bytes, finisher: Finisher, observed: Observed) -> Self {
         Self {
             source: Source::Ready(Some(bytes)),
             relay: None,
-            output,
-            usage,
+            observed: Some(observed),
             idle: None,
             finisher: Some(finisher),
         }
@@ -312,8 +489,7 @@ impl ResponseBody {
         Self {
             source: Source::Upstream(body),
             relay,
-            output: None,
-            usage: None,
+            observed: None,
             idle: Some((idle_timeout, Box::pin(tokio::time::sleep(idle_timeout)))),
             finisher: Some(finisher),
         }
@@ -321,18 +497,26 @@ impl ResponseBody {
 
     fn end(&mut self, ending: Ending) {
         if let Some(finisher) = self.finisher.take() {
-            let (output, usage, moderated) = match self.relay.take() {
+            let at = Instant::now();
+            let (observed, moderated) = match self.relay.take() {
                 Some(relay) => (
-                    relay.output.finish(),
-                    relay.usage,
+                    Observed::Read {
+                        output: relay.output.finish(),
+                        usage: relay.usage,
+                    },
                     relay.guard.map(|g| StreamModeration {
                         record: g.record,
                         blocked: g.blocked,
                     }),
                 ),
-                None => (self.output.take(), self.usage.take(), None),
+                None => (self.observed.take().unwrap_or(Observed::NOTHING), None),
             };
-            finisher.finish(ending, output, usage, moderated);
+            finisher.finish(Ended {
+                ending,
+                at,
+                observed,
+                moderated,
+            });
         }
     }
 }

@@ -542,6 +542,7 @@ fn run_worker(
         }
     };
     runtime.spawn(anchor_timers());
+    runtime.spawn(crate::record::LaterRunner::new());
     runtime.block_on(async move {
         match TcpListener::from_std(listener) {
             Ok(listener) => serve(listener, app, shutdown, client_timeout, grace).await,

@@ -106,6 +106,11 @@ impl<'v, 'de: 'a, 'a> Visitor<'de> for TextsVisitor<'v, 'a> {
 }
 
 impl Texts<'_> {
+    /// What [`Texts::join_into`] appends at most: the pieces and a newline before each.
+    pub(crate) fn joined_len(&self) -> usize {
+        self.0.iter().map(|piece| piece.len() + 1).sum()
+    }
+
     /// Appends every piece to `out`, separated by newlines.
     pub(crate) fn join_into(&self, out: &mut String) {
         for piece in &self.0 {
