@@ -208,14 +208,17 @@ impl Finisher {
             .latency
             .get_or_create(&EndpointLabels { endpoint })
             .observe(latency.as_secs_f64());
-        if let (Some(name), Some(elapsed)) = (&record.upstream, upstream_elapsed) {
+        if let Some(elapsed) = upstream_elapsed
+            && let Some(upstream) = record.upstream.take()
+        {
+            // The name moves through the labels and on into the event: no copy.
+            let labels = UpstreamLabels { upstream };
             state
                 .metrics
                 .upstream_latency
-                .get_or_create(&UpstreamLabels {
-                    upstream: name.clone(),
-                })
+                .get_or_create(&labels)
                 .observe(elapsed.as_secs_f64());
+            record.upstream = Some(labels.upstream);
         }
 
         let (tenant, account, key) = match &record.key {
