@@ -180,6 +180,24 @@ struct Inner {
     output: Thresholds,
 }
 
+impl Inner {
+    /// Scores one whole piece (the folded text or a decoded segment) with the n-gram model
+    /// and, on the output side, the phishing detector, which read it in one pass.
+    fn ngram_logits(&self, piece: &str, detector: Option<&Model>, logits: &mut Logits) {
+        let mut state = self.model.start();
+        match detector {
+            Some(detector) => {
+                let mut phishing = detector.start();
+                self.model
+                    .feed_both(&mut state, detector, &mut phishing, piece);
+                logits.phishing(detector.logits(&phishing));
+            }
+            None => self.model.feed(&mut state, piece),
+        }
+        logits.ngram(self.model.logits(&state));
+    }
+}
+
 /// Buffers reused from one [`Scanner::scan`] to the next.
 #[derive(Debug, Default)]
 pub struct ScanScratch {
@@ -359,14 +377,7 @@ impl Scanner {
             .filter(|_| side == Side::Output);
         for piece in normalized.texts() {
             verdict.coverage.add(piece);
-            let mut state = inner.model.start();
-            inner.model.feed(&mut state, piece);
-            logits.ngram(inner.model.logits(&state));
-            if let Some(detector) = detector {
-                let mut state = detector.start();
-                detector.feed(&mut state, piece);
-                logits.phishing(detector.logits(&state));
-            }
+            inner.ngram_logits(piece, detector, &mut logits);
             if let Some(semantic) = &inner.semantic {
                 let mut pooled = PoolState::new();
                 semantic.feed(&mut pooled, piece, &mut scratch.semantic);
@@ -565,38 +576,37 @@ impl StreamScan {
             .normalize(ready, &mut self.scratch.normalize);
         let folded = normalized.folded();
         self.verdict.coverage.add(folded);
-        inner.model.feed(&mut self.state, " ");
-        inner.model.feed(&mut self.state, folded);
-        let mut logits = Logits::default();
-        logits.ngram(inner.model.logits(&self.state));
-        if let Some(semantic) = &inner.semantic {
-            semantic.feed(&mut self.pooled, folded, &mut self.scratch.semantic);
-            logits.semantic(semantic.state_logits(&self.pooled));
-        }
         let detector = inner
             .output_phishing
             .as_ref()
             .filter(|_| self.side == Side::Output);
+        let mut logits = Logits::default();
+        for text in [" ", folded] {
+            match detector {
+                Some(detector) => {
+                    inner
+                        .model
+                        .feed_both(&mut self.state, detector, &mut self.phishing, text);
+                }
+                None => inner.model.feed(&mut self.state, text),
+            }
+        }
+        logits.ngram(inner.model.logits(&self.state));
         if let Some(detector) = detector {
-            detector.feed(&mut self.phishing, " ");
-            detector.feed(&mut self.phishing, folded);
             logits.phishing(detector.logits(&self.phishing));
+        }
+        if let Some(semantic) = &inner.semantic {
+            semantic.feed(&mut self.pooled, folded, &mut self.scratch.semantic);
+            logits.semantic(semantic.state_logits(&self.pooled));
         }
         // Decoded segments are whole texts of their own.
         for segment in normalized.segments() {
             self.verdict.coverage.add(segment.text);
-            let mut state = inner.model.start();
-            inner.model.feed(&mut state, segment.text);
-            logits.ngram(inner.model.logits(&state));
+            inner.ngram_logits(segment.text, detector, &mut logits);
             if let Some(semantic) = &inner.semantic {
                 let mut pooled = PoolState::new();
                 semantic.feed(&mut pooled, segment.text, &mut self.scratch.semantic);
                 logits.semantic(semantic.state_logits(&pooled));
-            }
-            if let Some(detector) = detector {
-                let mut state = detector.start();
-                detector.feed(&mut state, segment.text);
-                logits.phishing(detector.logits(&state));
             }
             self.scratch.hits.clear();
             inner.rules.find(

@@ -14,7 +14,8 @@ use std::{
 
 use bulwark_core::Category;
 
-/// Slots per thread (a power of two). 2,048 × 72 bytes = 144 KiB per thread that scans.
+/// Slots per thread (a power of two), in sets of two. 2,048 × 72 bytes = 144 KiB per thread
+/// that scans.
 const SLOTS: usize = 2048;
 
 /// Tokens longer than this are not cached (the default model keeps 24 bytes of a token).
@@ -111,17 +112,25 @@ impl TokenCache {
             .wrapping_mul(0x9e37_79b9_7f4a_7c15)
             >> 40) as usize
             & (SLOTS - 1);
-        let Some(slot) = self.slots.get_mut(index) else {
+        // Two ways per set: the two slots of an even index, the newer first. Tokens that
+        // collide in one slot no longer evict each other on every scan.
+        let set = index & !1;
+        let Some([newer, older]) = self.slots.get_mut(set..set + 2) else {
             return compute();
         };
-        if slot.model == model && usize::from(slot.len) == len && slot.token == token {
-            return slot.own;
+        for slot in [&*newer, &*older] {
+            if slot.model == model && usize::from(slot.len) == len && slot.token == token {
+                return slot.own;
+            }
         }
         let own = compute();
-        slot.model = model;
-        slot.len = len as u8;
-        slot.token = token;
-        slot.own = own;
+        *older = *newer;
+        *newer = Slot {
+            model,
+            len: len as u8,
+            token,
+            own,
+        };
         own
     }
 }

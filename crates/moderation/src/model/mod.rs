@@ -30,7 +30,7 @@ use bulwark_core::{Category, Side, script::modelled_pieces};
 pub use self::features::FeatureConfig;
 use self::{
     cache::{Own, TokenCache},
-    features::{MAX_OVERLAP, Tokenizer},
+    features::{Ended, MAX_OVERLAP, Tokenizer, token_run_end},
 };
 use crate::scan::Scores;
 
@@ -268,18 +268,70 @@ impl Model {
     /// read ([`bulwark_core::script::is_unmodelled`]) are read as spaces: they end the
     /// token before them and add nothing.
     pub fn feed(&self, state: &mut ModelState, folded: &str) {
+        self.feed_shared(state, None, folded);
+    }
+
+    /// Feeds the same folded text to `state` under this model and to `other_state` under
+    /// `other`, cutting it into tokens and hashing each token once for both (the output
+    /// side's phishing detector reads every piece the n-gram model reads, with the same
+    /// feature settings). Exactly what feeding each on its own gives; models that cut text
+    /// differently, or states fed differently before, are fed one after the other.
+    pub fn feed_both(
+        &self,
+        state: &mut ModelState,
+        other: &Model,
+        other_state: &mut ModelState,
+        folded: &str,
+    ) {
+        if self.inner.config == other.inner.config
+            && state.tokenizer.same_as(&other_state.tokenizer)
+        {
+            self.feed_shared(state, Some((other, other_state)), folded);
+        } else {
+            self.feed(state, folded);
+            other.feed(other_state, folded);
+        }
+    }
+
+    /// Feeds `folded` to `state` and, when given, to a second model's state that has been
+    /// fed the same text so far under the same feature settings: the tokens are cut by
+    /// `state`'s tokenizer, a run of token bytes at a time, and the second tokenizer is
+    /// brought level with it at the end.
+    fn feed_shared(
+        &self,
+        state: &mut ModelState,
+        mut other: Option<(&Model, &mut ModelState)>,
+        folded: &str,
+    ) {
         let config = &self.inner.config;
         TokenCache::with(|mut cache| {
             // Letters of scripts the model does not read are spaces to it (see
             // `bulwark_core::script`); most text has none and is fed as it is.
             for piece in modelled_pieces(folded) {
-                for &byte in piece.as_bytes() {
-                    if state.tokenizer.push(config, byte) {
-                        self.end_token(state, cache.as_deref_mut());
+                let bytes = piece.as_bytes();
+                let mut at = 0;
+                while at < bytes.len() {
+                    let end = token_run_end(bytes, at);
+                    if end > at {
+                        state
+                            .tokenizer
+                            .extend(config, bytes.get(at..end).unwrap_or_default());
                     }
+                    // The byte at `end`, if any, is not a token byte: it ends the token.
+                    if end >= bytes.len() {
+                        break;
+                    }
+                    if state.tokenizer.pending() {
+                        let other = other.as_mut().map(|(model, state)| (*model, &mut **state));
+                        self.end_token_shared(state, other, cache.as_deref_mut());
+                    }
+                    at = end + 1;
                 }
             }
         });
+        if let Some((_, other_state)) = other {
+            other_state.tokenizer = state.tokenizer;
+        }
     }
 
     /// The calibrated scores of everything fed so far (all zero before any token).
@@ -302,7 +354,7 @@ impl Model {
     pub fn logits(&self, state: &ModelState) -> Option<[f32; Category::COUNT]> {
         let mut state = state.clone();
         if state.tokenizer.pending() {
-            self.end_token(&mut state, None);
+            TokenCache::with(|cache| self.end_token(&mut state, cache));
         }
         if state.tokens == 0 {
             return None;
@@ -328,20 +380,52 @@ impl Model {
     /// Ends the token in progress: closes the window that ends before it, opens the one
     /// that starts with it, and adds its features to every open window.
     fn end_token(&self, state: &mut ModelState, cache: Option<&mut TokenCache>) {
+        self.end_token_shared(state, None, cache);
+    }
+
+    /// [`Model::end_token`] for `state` and, when given, for a second model's state fed the
+    /// same text: the token is hashed and keyed once, its evidence looked up per model.
+    fn end_token_shared(
+        &self,
+        state: &mut ModelState,
+        other: Option<(&Model, &mut ModelState)>,
+        mut cache: Option<&mut TokenCache>,
+    ) {
+        let ModelState {
+            tokenizer,
+            tokens,
+            windows,
+            best,
+        } = state;
+        let ended = tokenizer.end(&self.inner.config);
+        let key = ended.map(|_| {
+            let len = tokenizer.token().len();
+            (cache::key(tokenizer.head(), len), len)
+        });
+        let own = self.own(tokenizer, ended, key, cache.as_deref_mut());
+        self.add_token(tokens, windows, best, own);
+        if let Some((model, other)) = other {
+            let own = model.own(tokenizer, ended, key, cache);
+            model.add_token(&mut other.tokens, &mut other.windows, &mut other.best, own);
+        }
+        tokenizer.reset();
+    }
+
+    /// The evidence of the token `tokenizer` has just ended (`None`: it repeats the token
+    /// before and adds nothing): its own features' weights, cached by `key`, and its
+    /// bigram's.
+    fn own(
+        &self,
+        tokenizer: &mut Tokenizer,
+        ended: Option<Ended>,
+        key: Option<(cache::Key, usize)>,
+        cache: Option<&mut TokenCache>,
+    ) -> Own {
+        let Some(ended) = ended else {
+            return Own::default();
+        };
         let inner = &*self.inner;
         let config = &inner.config;
-        let hop = u64::from(config.hop_tokens);
-        let overlap = config.overlap() as u64;
-        if state.tokens.is_multiple_of(hop) {
-            let k = state.tokens / hop;
-            if let Some(slot) = state.windows.get_mut((k % overlap) as usize) {
-                if k >= overlap {
-                    let logits = self.window_logits(slot);
-                    state.best = Some(state.best.map_or(logits, |b| max_each(b, logits)));
-                }
-                *slot = Window::default();
-            }
-        }
         let add = |own: &mut Own, bucket: u32| {
             own.features += 1;
             if let Some(row) = inner.weights.get(bucket as usize) {
@@ -350,36 +434,53 @@ impl Model {
                 }
             }
         };
-        let mut token = Own::default();
-        let tokenizer = &mut state.tokenizer;
-        if let Some(ended) = tokenizer.end(config) {
-            let compute = |tokenizer: &mut Tokenizer| {
-                let mut own = Own::default();
-                tokenizer.own_features(config, ended.unigram, |bucket| add(&mut own, bucket));
-                own
-            };
-            token = match cache {
-                Some(cache) => {
-                    // The key is copied out so that `compute` may borrow the tokenizer.
-                    let len = tokenizer.token().len();
-                    let key = cache::key(tokenizer.head(), len);
-                    cache.get_or_insert(inner.id, key, len, ended.unigram, || compute(tokenizer))
+        let compute = |tokenizer: &mut Tokenizer| {
+            let mut own = Own::default();
+            tokenizer.own_features(config, ended.unigram, |bucket| add(&mut own, bucket));
+            own
+        };
+        let mut token = match (cache, key) {
+            (Some(cache), Some((key, len))) => {
+                cache.get_or_insert(inner.id, key, len, ended.unigram, || compute(tokenizer))
+            }
+            _ => compute(tokenizer),
+        };
+        if let Some(bigram) = ended.bigram {
+            add(&mut token, bigram);
+        }
+        token
+    }
+
+    /// Counts one more token with evidence `own`: closes the window that ends before it,
+    /// opens the one that starts with it, and adds `own` to every open window.
+    fn add_token(
+        &self,
+        tokens: &mut u64,
+        windows: &mut [Window; MAX_OVERLAP],
+        best: &mut Option<[f32; Category::COUNT]>,
+        own: Own,
+    ) {
+        let config = &self.inner.config;
+        let hop = u64::from(config.hop_tokens);
+        let overlap = config.overlap() as u64;
+        if tokens.is_multiple_of(hop) {
+            let k = *tokens / hop;
+            if let Some(slot) = windows.get_mut((k % overlap) as usize) {
+                if k >= overlap {
+                    let logits = self.window_logits(slot);
+                    *best = Some(best.map_or(logits, |b| max_each(b, logits)));
                 }
-                None => compute(tokenizer),
-            };
-            if let Some(bigram) = ended.bigram {
-                add(&mut token, bigram);
+                *slot = Window::default();
             }
         }
-        tokenizer.reset();
-        let Own { sums, features } = token;
-        for window in state.windows.iter_mut().take(overlap as usize) {
+        let Own { sums, features } = own;
+        for window in windows.iter_mut().take(overlap as usize) {
             window.features += features;
             for (total, sum) in window.sums.iter_mut().zip(sums) {
                 *total += sum;
             }
         }
-        state.tokens += 1;
+        *tokens += 1;
     }
 
     /// The raw logit per category of one window.
