@@ -105,13 +105,134 @@ const MULTIPLIER: u64 = 0x517c_c1b7_2722_0a95;
 
 type Map = HashMap<Box<str>, u32, BuildHasherDefault<PieceHasher>>;
 
+/// Pieces of at most this many bytes are kept inline in [`Pieces`]' table.
+const INLINE_PIECE: usize = 16;
+
+/// A vocabulary's pieces (those that start a word, or the `##` ones), for the lookups
+/// WordPiece makes several times per word: a piece of up to [`INLINE_PIECE`] bytes sits
+/// in an open-addressing table as two little-endian words and its length, so a lookup is
+/// a multiply and, mostly, one comparison of two words, with no pointer followed and no
+/// call to `memcmp`; longer pieces (and the empty one) live in a map.
+#[derive(Debug, Clone)]
+struct Pieces {
+    /// A power of two of slots, at most half of them full; `len == 0` marks a free one.
+    slots: Box<[Slot]>,
+    /// `64 - log2(slots.len())`: the hash's top bits pick the slot.
+    shift: u32,
+    long: Map,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    lo: u64,
+    hi: u64,
+    len: u32,
+    id: u32,
+}
+
+impl Pieces {
+    /// The table of `pieces`; a piece given twice keeps its first id.
+    fn new(pieces: &[(&str, u32)]) -> Self {
+        let inline = pieces
+            .iter()
+            .filter(|(p, _)| (1..=INLINE_PIECE).contains(&p.len()))
+            .count();
+        let size = (2 * inline).next_power_of_two().max(16);
+        let mut table = Self {
+            slots: vec![Slot::default(); size].into_boxed_slice(),
+            shift: 64 - size.trailing_zeros(),
+            long: Map::default(),
+        };
+        for &(piece, id) in pieces {
+            table.insert(piece, id);
+        }
+        table
+    }
+
+    fn insert(&mut self, piece: &str, id: u32) {
+        let bytes = piece.as_bytes();
+        if !(1..=INLINE_PIECE).contains(&bytes.len()) {
+            self.long.entry(piece.into()).or_insert(id);
+            return;
+        }
+        let (lo, hi) = piece_words(bytes);
+        let len = bytes.len() as u32;
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot_of(lo, hi, len);
+        for _ in 0..self.slots.len() {
+            let Some(slot) = self.slots.get_mut(i) else {
+                return;
+            };
+            if slot.len == 0 {
+                *slot = Slot { lo, hi, len, id };
+                return;
+            }
+            if slot.len == len && slot.lo == lo && slot.hi == hi {
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    #[inline]
+    fn slot_of(&self, lo: u64, hi: u64, len: u32) -> usize {
+        let h = (lo ^ hi.rotate_left(29).wrapping_mul(MULTIPLIER) ^ u64::from(len))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (h >> self.shift) as usize
+    }
+
+    #[inline]
+    fn get(&self, piece: &str) -> Option<u32> {
+        let bytes = piece.as_bytes();
+        if !(1..=INLINE_PIECE).contains(&bytes.len()) {
+            return self.long.get(piece).copied();
+        }
+        let (lo, hi) = piece_words(bytes);
+        let len = bytes.len() as u32;
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot_of(lo, hi, len);
+        // At most half the slots are full: a free one ends every probe long before this.
+        for _ in 0..self.slots.len() {
+            let slot = self.slots.get(i)?;
+            if slot.len == len && slot.lo == lo && slot.hi == hi {
+                return Some(slot.id);
+            }
+            if slot.len == 0 {
+                return None;
+            }
+            i = (i + 1) & mask;
+        }
+        None
+    }
+}
+
+/// The bytes of a piece of at most 16 bytes as two little-endian words, zero-padded.
+#[inline]
+fn piece_words(bytes: &[u8]) -> (u64, u64) {
+    let (lo, hi) = bytes.split_at(bytes.len().min(8));
+    (le_word(lo), le_word(hi))
+}
+
+/// Up to eight bytes as a little-endian word, zero-padded (without the call to `memcpy`
+/// the compiler makes of a copy into a zeroed array).
+#[inline]
+fn le_word(bytes: &[u8]) -> u64 {
+    match bytes.first_chunk::<8>() {
+        Some(word) => u64::from_le_bytes(*word),
+        None => bytes
+            .iter()
+            .rev()
+            .fold(0u64, |word, &b| (word << 8) | u64::from(b)),
+    }
+}
+
 /// The tokenizer of one vocabulary.
 #[derive(Debug, Clone)]
 pub struct WordPiece {
     /// Pieces that may start a word.
-    starts: Map,
+    starts: Pieces,
     /// `##` pieces, stored without their `##`.
-    continues: Map,
+    continues: Pieces,
     /// The id of each ASCII character as a word of its own (`[UNK]` when the vocabulary
     /// lacks it): punctuation, without a lookup.
     ascii_singles: [u32; 128],
@@ -142,8 +263,8 @@ impl WordPiece {
         if tokens.len() > MAX_VOCAB {
             return Err(VocabError::TooLarge(tokens.len()));
         }
-        let mut starts = Map::default();
-        let mut continues = Map::default();
+        let mut starts = Vec::new();
+        let mut continues = Vec::new();
         let mut unk = None;
         let mut max_piece_bytes = 1;
         for (id, token) in tokens.iter().enumerate() {
@@ -157,14 +278,15 @@ impl WordPiece {
                 _ => (&mut starts, token),
             };
             max_piece_bytes = max_piece_bytes.max(piece.len());
-            map.entry(piece.into()).or_insert(id);
+            map.push((piece, id));
         }
+        let (starts, continues) = (Pieces::new(&starts), Pieces::new(&continues));
         let unk = unk.ok_or(VocabError::NoUnk)?;
         let mut ascii_singles = [unk; 128];
         for (byte, id) in (0u8..).zip(ascii_singles.iter_mut()) {
             let mut buf = [0u8; 4];
             let piece: &str = char::from(byte).encode_utf8(&mut buf);
-            *id = starts.get(piece).copied().unwrap_or(unk);
+            *id = starts.get(piece).unwrap_or(unk);
         }
         Ok(Self {
             starts,
@@ -291,7 +413,7 @@ impl WordPiece {
     fn single(&self, c: char, out: &mut Vec<u32>) {
         let mut buf = [0u8; 4];
         let piece: &str = c.encode_utf8(&mut buf);
-        out.push(self.starts.get(piece).copied().unwrap_or(self.unk));
+        out.push(self.starts.get(piece).unwrap_or(self.unk));
     }
 
     /// Cuts the word in progress into pieces and clears it.
@@ -308,7 +430,7 @@ impl WordPiece {
             out.push(self.unk);
             return;
         }
-        if let Some(&id) = self.starts.get(word) {
+        if let Some(id) = self.starts.get(word) {
             out.push(id);
             return;
         }
@@ -323,7 +445,7 @@ impl WordPiece {
             let mut end = floor_boundary(word, start.saturating_add(self.max_piece_bytes));
             let mut found = None;
             while end > start {
-                if let Some(&id) = word.get(start..end).and_then(|p| map.get(p)) {
+                if let Some(id) = word.get(start..end).and_then(|p| map.get(p)) {
                     found = Some(id);
                     break;
                 }
