@@ -24,6 +24,8 @@ use std::{
 
 use unicode_normalization::char::{decompose_canonical, is_combining_mark};
 
+use crate::words::{Run, Words};
+
 /// Words longer than this many characters are `[UNK]` (BERT's `max_input_chars_per_word`).
 pub const MAX_WORD_CHARS: usize = 100;
 
@@ -188,7 +190,12 @@ impl Pieces {
             return self.long.get(piece).copied();
         }
         let (lo, hi) = piece_words(bytes);
-        let len = bytes.len() as u32;
+        self.get_inline(lo, hi, bytes.len() as u32)
+    }
+
+    /// The id of the inline piece of `len` bytes whose words are `lo` and `hi`.
+    #[inline(always)]
+    fn get_inline(&self, lo: u64, hi: u64, len: u32) -> Option<u32> {
         let mask = self.slots.len() - 1;
         let mut i = self.slot_of(lo, hi, len);
         // At most half the slots are full: a free one ends every probe long before this.
@@ -216,7 +223,7 @@ fn piece_words(bytes: &[u8]) -> (u64, u64) {
 /// Up to eight bytes as a little-endian word, zero-padded (without the call to `memcpy`
 /// the compiler makes of a copy into a zeroed array).
 #[inline]
-fn le_word(bytes: &[u8]) -> u64 {
+pub(crate) fn le_word(bytes: &[u8]) -> u64 {
     match bytes.first_chunk::<8>() {
         Some(word) => u64::from_le_bytes(*word),
         None => bytes
@@ -399,6 +406,70 @@ impl WordPiece {
         if out.len() < limit {
             self.flush(word, out);
         }
+    }
+
+    /// [`WordPiece::tokenize`] of `text` given the word pass over it (`words`, from
+    /// [`Words::scan`] of this very text): the same ids, for lowercase ASCII text without
+    /// a control character read from the runs (a run that a space, punctuation or the end
+    /// follows is a word; a run's first sixteen bytes are its lookup key), any other text
+    /// the general way.
+    pub fn tokenize_words(
+        &self,
+        text: &str,
+        words: &Words,
+        out: &mut Vec<u32>,
+        word: &mut String,
+        limit: usize,
+    ) {
+        if !words.is_ascii()
+            || words.has_upper()
+            || words.has_controls()
+            || words.text_len() != text.len()
+        {
+            self.tokenize(text, out, word, limit);
+            return;
+        }
+        // Between runs there are only spaces (which end a word, and no word is in
+        // progress) and punctuation (a word of its own each); the limit is checked where
+        // `tokenize` checks it.
+        word.clear();
+        let bytes = text.as_bytes();
+        let mut at = 0;
+        let between = |from: usize, to: usize, out: &mut Vec<u32>| -> bool {
+            for &b in bytes.get(from..to).unwrap_or_default() {
+                if out.len() >= limit {
+                    return false;
+                }
+                if b.is_ascii_punctuation() {
+                    out.push(self.ascii_single(b));
+                }
+            }
+            true
+        };
+        for run in words.runs() {
+            if !between(at, run.start, out) || out.len() >= limit {
+                return;
+            }
+            self.run_pieces(text, run, out);
+            at = run.end;
+            if let Some(&b) = bytes.get(at).filter(|b| b.is_ascii_punctuation()) {
+                out.push(self.ascii_single(b));
+                at += 1;
+            }
+        }
+        between(at, bytes.len(), out);
+    }
+
+    /// [`WordPiece::pieces`] of a lowercase run, looked up by its words when it is short.
+    fn run_pieces(&self, text: &str, run: &Run, out: &mut Vec<u32>) {
+        let len = run.len();
+        if (1..=INLINE_PIECE).contains(&len)
+            && let Some(id) = self.starts.get_inline(run.lo, run.hi, len as u32)
+        {
+            out.push(id);
+            return;
+        }
+        self.pieces(text.get(run.start..run.end).unwrap_or_default(), out);
     }
 
     /// An ASCII character as a word of its own.
@@ -672,6 +743,47 @@ mod tests {
                     b.clear();
                     wp.tokenize(&text, &mut a, &mut wa, limit);
                     reference(wp, &text, &mut b, &mut wb, limit);
+                    assert_eq!(a, b, "{text:?} (limit {limit})");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_word_pass_gives_the_same_tokens() {
+        let builtin = crate::SemanticModel::builtin();
+        let wps = [vocab(), builtin.tokenizer().clone()];
+        let alphabet: Vec<char> =
+            "abcxyzkeyloggerunaffable hello world 0123456789 \t\n\r.,!?;:'\"()-_@#$%/ W\u{b}\u{1}"
+                .chars()
+                .collect();
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (mut a, mut b, mut word) = (Vec::new(), Vec::new(), String::new());
+        let mut words = Words::new();
+        for round in 0..4000 {
+            let len = (next() % 80) as usize;
+            let mut text: String = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            if round % 3 == 0 {
+                text.retain(|c| !c.is_ascii_uppercase() && !c.is_ascii_control() || c == ' ');
+            }
+            if round % 50 == 0 {
+                text.push_str(&"ab".repeat(70));
+            }
+            words.scan(&text);
+            for wp in &wps {
+                for limit in [usize::MAX, (next() % 12) as usize] {
+                    a.clear();
+                    b.clear();
+                    wp.tokenize_words(&text, &words, &mut a, &mut word, limit);
+                    wp.tokenize(&text, &mut b, &mut word, limit);
                     assert_eq!(a, b, "{text:?} (limit {limit})");
                 }
             }

@@ -29,19 +29,42 @@ pub(crate) type Key = [u64; CACHED_TOKEN_BYTES / 8];
 /// token's first bytes, followed by anything; only the first `len` count.
 #[inline]
 pub(crate) fn key(bytes: &[u8; CACHED_TOKEN_BYTES], len: usize) -> Key {
-    let mut key = [0u64; CACHED_TOKEN_BYTES / 8];
-    for (i, (word, chunk)) in key.iter_mut().zip(bytes.chunks_exact(8)).enumerate() {
-        let valid = len.saturating_sub(8 * i).min(8);
-        let mask = if valid == 8 {
-            u64::MAX
-        } else {
-            (1u64 << (8 * valid)) - 1
-        };
-        let chunk = <[u8; 8]>::try_from(chunk).unwrap_or_default();
-        *word = u64::from_le_bytes(chunk) & mask;
-    }
-    key
+    let [m0, m1, m2] = KEY_MASKS
+        .get(len.min(CACHED_TOKEN_BYTES))
+        .copied()
+        .unwrap_or_default();
+    let word = |i: usize| {
+        bytes
+            .get(8 * i..8 * i + 8)
+            .and_then(|chunk| <[u8; 8]>::try_from(chunk).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    [word(0) & m0, word(1) & m1, word(2) & m2]
 }
+
+/// Per token length, the masks that keep a key's words to the token's bytes.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time: a bad index fails the build"
+)]
+const KEY_MASKS: [Key; CACHED_TOKEN_BYTES + 1] = {
+    let mut masks = [[0u64; CACHED_TOKEN_BYTES / 8]; CACHED_TOKEN_BYTES + 1];
+    let mut len = 0;
+    while len <= CACHED_TOKEN_BYTES {
+        let mut i = 0;
+        while i < CACHED_TOKEN_BYTES / 8 {
+            let valid = len.saturating_sub(8 * i);
+            masks[len][i] = if valid >= 8 {
+                u64::MAX
+            } else {
+                (1u64 << (8 * valid)) - 1
+            };
+            i += 1;
+        }
+        len += 1;
+    }
+    masks
+};
 
 /// A token's own evidence: integer weight sums per category and the feature count.
 #[derive(Debug, Clone, Copy, Default)]

@@ -26,6 +26,7 @@ use std::{
 };
 
 use bulwark_core::{Category, Side, script::modelled_pieces};
+use bulwark_semantic::Words;
 
 pub use self::features::FeatureConfig;
 use self::{
@@ -268,43 +269,80 @@ impl Model {
     /// read ([`bulwark_core::script::is_unmodelled`]) are read as spaces: they end the
     /// token before them and add nothing.
     pub fn feed(&self, state: &mut ModelState, folded: &str) {
-        self.feed_shared(state, None, folded);
+        self.feed_shared(state, None, folded, None);
+    }
+
+    /// [`Model::feed`] given the word pass over `folded` ([`Words::scan`] of this very
+    /// text): in ASCII text the tokens are the pass's runs, taken without walking the text
+    /// again. The same result.
+    pub fn feed_words(&self, state: &mut ModelState, folded: &str, words: &Words) {
+        self.feed_shared(state, None, folded, Some(words));
     }
 
     /// Feeds the same folded text to `state` under this model and to `other_state` under
     /// `other`, cutting it into tokens and hashing each token once for both (the output
     /// side's phishing detector reads every piece the n-gram model reads, with the same
-    /// feature settings). Exactly what feeding each on its own gives; models that cut text
-    /// differently, or states fed differently before, are fed one after the other.
+    /// feature settings), from the word pass over it when given. Exactly what feeding each
+    /// on its own gives; models that cut text differently, or states fed differently
+    /// before, are fed one after the other.
     pub fn feed_both(
         &self,
         state: &mut ModelState,
         other: &Model,
         other_state: &mut ModelState,
         folded: &str,
+        words: Option<&Words>,
     ) {
         if self.inner.config == other.inner.config
             && state.tokenizer.same_as(&other_state.tokenizer)
         {
-            self.feed_shared(state, Some((other, other_state)), folded);
+            self.feed_shared(state, Some((other, other_state)), folded, words);
         } else {
-            self.feed(state, folded);
-            other.feed(other_state, folded);
+            self.feed_shared(state, None, folded, words);
+            other.feed_shared(other_state, None, folded, words);
         }
     }
 
     /// Feeds `folded` to `state` and, when given, to a second model's state that has been
     /// fed the same text so far under the same feature settings: the tokens are cut by
-    /// `state`'s tokenizer, a run of token bytes at a time, and the second tokenizer is
-    /// brought level with it at the end.
+    /// `state`'s tokenizer, a run of token bytes at a time (the word pass's runs, when it
+    /// is given and the text is ASCII), and the second tokenizer is brought level with it
+    /// at the end.
     fn feed_shared(
         &self,
         state: &mut ModelState,
         mut other: Option<(&Model, &mut ModelState)>,
         folded: &str,
+        words: Option<&Words>,
     ) {
         let config = &self.inner.config;
+        let words = words.filter(|w| w.is_ascii() && w.text_len() == folded.len());
         TokenCache::with(|mut cache| {
+            let mut end_token = |state: &mut ModelState| {
+                let other = other.as_mut().map(|(model, state)| (*model, &mut **state));
+                self.end_token_shared(state, other, cache.as_deref_mut());
+            };
+            if let Some(words) = words {
+                // ASCII text: the tokens are the runs of letters and digits, and a byte
+                // between them ends the token before it.
+                let bytes = folded.as_bytes();
+                let runs = words.runs();
+                if state.tokenizer.pending()
+                    && !bytes.is_empty()
+                    && runs.first().is_none_or(|run| run.start > 0)
+                {
+                    end_token(state);
+                }
+                for run in runs {
+                    state
+                        .tokenizer
+                        .extend(config, bytes.get(run.start..run.end).unwrap_or_default());
+                    if run.end < bytes.len() {
+                        end_token(state);
+                    }
+                }
+                return;
+            }
             // Letters of scripts the model does not read are spaces to it (see
             // `bulwark_core::script`); most text has none and is fed as it is.
             for piece in modelled_pieces(folded) {
@@ -322,8 +360,7 @@ impl Model {
                         break;
                     }
                     if state.tokenizer.pending() {
-                        let other = other.as_mut().map(|(model, state)| (*model, &mut **state));
-                        self.end_token_shared(state, other, cache.as_deref_mut());
+                        end_token(state);
                     }
                     at = end + 1;
                 }
@@ -414,6 +451,7 @@ impl Model {
     /// The evidence of the token `tokenizer` has just ended (`None`: it repeats the token
     /// before and adds nothing): its own features' weights, cached by `key`, and its
     /// bigram's.
+    #[inline]
     fn own(
         &self,
         tokenizer: &mut Tokenizer,
@@ -425,34 +463,46 @@ impl Model {
             return Own::default();
         };
         let inner = &*self.inner;
-        let config = &inner.config;
-        let add = |own: &mut Own, bucket: u32| {
-            own.features += 1;
-            if let Some(row) = inner.weights.get(bucket as usize) {
-                for (sum, &w) in own.sums.iter_mut().zip(row) {
-                    *sum += i32::from(w);
-                }
-            }
-        };
-        let compute = |tokenizer: &mut Tokenizer| {
-            let mut own = Own::default();
-            tokenizer.own_features(config, ended.unigram, |bucket| add(&mut own, bucket));
-            own
-        };
         let mut token = match (cache, key) {
             (Some(cache), Some((key, len))) => {
-                cache.get_or_insert(inner.id, key, len, ended.unigram, || compute(tokenizer))
+                cache.get_or_insert(inner.id, key, len, ended.unigram, || {
+                    self.own_features(tokenizer, ended.unigram)
+                })
             }
-            _ => compute(tokenizer),
+            _ => self.own_features(tokenizer, ended.unigram),
         };
         if let Some(bigram) = ended.bigram {
-            add(&mut token, bigram);
+            self.add_bucket(&mut token, bigram);
         }
         token
     }
 
+    /// The weights of the features the ended token has on its own (unigram and byte
+    /// n-grams), computed: what the token cache keeps. Out of line, so that the hot path
+    /// of a cached token stays small.
+    #[inline(never)]
+    fn own_features(&self, tokenizer: &mut Tokenizer, unigram: u64) -> Own {
+        let mut own = Own::default();
+        tokenizer.own_features(&self.inner.config, unigram, |bucket| {
+            self.add_bucket(&mut own, bucket);
+        });
+        own
+    }
+
+    /// Adds one feature's weights to `own`.
+    #[inline]
+    fn add_bucket(&self, own: &mut Own, bucket: u32) {
+        own.features += 1;
+        if let Some(row) = self.inner.weights.get(bucket as usize) {
+            for (sum, &w) in own.sums.iter_mut().zip(row) {
+                *sum += i32::from(w);
+            }
+        }
+    }
+
     /// Counts one more token with evidence `own`: closes the window that ends before it,
     /// opens the one that starts with it, and adds `own` to every open window.
+    #[inline]
     fn add_token(
         &self,
         tokens: &mut u64,

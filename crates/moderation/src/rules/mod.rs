@@ -37,6 +37,7 @@ use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use bulwark_core::{Category, Side};
+use bulwark_semantic::Words;
 use regex::{Regex, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 
@@ -505,13 +506,29 @@ impl RulePack {
         scratch: &mut RuleScratch,
         hits: &mut Vec<RuleHit>,
     ) {
+        self.find_words(folded, None, side, scratch, hits);
+    }
+
+    /// [`RulePack::find`] given the word pass over `folded` ([`Words::scan`] of this very
+    /// text), whose word starts the co-occurrence windows count by when the text is ASCII.
+    pub fn find_words(
+        &self,
+        folded: &str,
+        words: Option<&Words>,
+        side: Side,
+        scratch: &mut RuleScratch,
+        hits: &mut Vec<RuleHit>,
+    ) {
         let pack = &*self.inner;
+        let starts = words
+            .filter(|w| w.is_ascii() && w.text_len() == folded.len())
+            .map(Words::word_starts);
         scratch.fired.clear();
         scratch.fired.resize(pack.rules.len(), false);
         scratch.literals.clear();
         scratch.literals.resize(pack.literals, false);
         if let Some(terms) = &pack.terms {
-            self.match_terms(terms, folded, scratch);
+            self.match_terms(terms, folded, starts, scratch);
         }
         if let Some(patterns) = &pack.patterns {
             let literals = &scratch.literals;
@@ -626,10 +643,24 @@ impl RulePack {
         stream.trim();
     }
 
-    fn match_terms(&self, terms: &AhoCorasick, folded: &str, scratch: &mut RuleScratch) {
+    /// Matches the terms, numbering their occurrences by word: by `starts` when given (the
+    /// word pass's), else by the starts found here.
+    fn match_terms(
+        &self,
+        terms: &AhoCorasick,
+        folded: &str,
+        starts: Option<&[usize]>,
+        scratch: &mut RuleScratch,
+    ) {
         let pack = &*self.inner;
-        scratch.word_starts.clear();
-        word_starts(folded, &mut scratch.word_starts);
+        let starts = match starts {
+            Some(starts) => starts,
+            None => {
+                scratch.word_starts.clear();
+                word_starts(folded, &mut scratch.word_starts);
+                &scratch.word_starts
+            }
+        };
         scratch.events.clear();
         for found in terms.find_overlapping_iter(folded) {
             let id = found.pattern().as_usize();
@@ -648,7 +679,7 @@ impl RulePack {
             }
             // The word the match starts in (matches may start mid-token after
             // punctuation, which still counts as that word).
-            let word = scratch.word_starts.partition_point(|&s| s <= found.start());
+            let word = starts.partition_point(|&s| s <= found.start());
             let word = u32::try_from(word).unwrap_or(u32::MAX);
             for &(rule, group) in &term.uses {
                 scratch.events.push((rule, word, group));
@@ -769,6 +800,18 @@ fn parse_term(term: &str) -> Result<(String, bool), String> {
 /// ASCII bytes are classified without decoding; only non-ASCII characters are decoded.
 fn word_starts(text: &str, out: &mut Vec<usize>) {
     let bytes = text.as_bytes();
+    if text.is_ascii() {
+        // Most folded text: a byte is a character, and the test below is all there is.
+        let mut previous_space = true;
+        for (at, &b) in bytes.iter().enumerate() {
+            let space = b == b' ' || (0x09..=0x0d).contains(&b);
+            if previous_space && !space {
+                out.push(at);
+            }
+            previous_space = space;
+        }
+        return;
+    }
     let mut previous_space = true;
     let mut at = 0;
     while let Some(&b) = bytes.get(at) {
@@ -870,6 +913,42 @@ mod tests {
             longest_match(&[r"a.{0,2}".to_owned(), "xyz".to_owned()]),
             Some(9)
         );
+    }
+
+    /// The word pass's word starts number term occurrences as the pack's own do: every
+    /// example of the built-in pack, folded, fires the same rules either way.
+    #[test]
+    fn the_word_pass_fires_the_same_rules() {
+        let pack = RulePack::builtin();
+        let normalizer = Normalizer::new();
+        let (mut scratch, mut rules, mut words) =
+            (Scratch::new(), RuleScratch::default(), Words::new());
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let mut checked = 0;
+        for spec in pack.specs() {
+            for text in spec.hits.iter().chain(&spec.misses) {
+                let normalized = normalizer.normalize(text, &mut scratch);
+                for piece in normalized.texts() {
+                    words.scan(piece);
+                    for side in [Side::Input, Side::Output] {
+                        a.clear();
+                        b.clear();
+                        pack.find(piece, side, &mut rules, &mut a);
+                        pack.find_words(piece, Some(&words), side, &mut rules, &mut b);
+                        assert_eq!(a, b, "{piece:?}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 100, "{checked}");
+        let mut starts = Vec::new();
+        for text in ["a  b\tc\u{b}d .e", "", "  ", "x"] {
+            starts.clear();
+            word_starts(text, &mut starts);
+            words.scan(text);
+            assert_eq!(words.word_starts(), starts, "{text:?}");
+        }
     }
 
     /// The golden corpus: every example in the built-in pack.
