@@ -73,6 +73,8 @@ const ALNUM: u8 = 1;
 const UPPER: u8 = 2;
 /// Ends a word without joining it: ASCII whitespace or punctuation.
 const ENDS: u8 = 4;
+/// ASCII punctuation.
+const PUNCT: u8 = 8;
 
 #[expect(
     clippy::indexing_slicing,
@@ -87,7 +89,9 @@ const CLASSES: [u8; 256] = {
             ALNUM | UPPER
         } else if c.is_ascii_alphanumeric() {
             ALNUM
-        } else if c.is_ascii_whitespace() || c.is_ascii_punctuation() {
+        } else if c.is_ascii_punctuation() {
+            ENDS | PUNCT
+        } else if c.is_ascii_whitespace() {
             ENDS
         } else {
             0
@@ -431,33 +435,45 @@ impl WordPiece {
         }
         // Between runs there are only spaces (which end a word, and no word is in
         // progress) and punctuation (a word of its own each); the limit is checked where
-        // `tokenize` checks it.
+        // `tokenize` checks it: before each byte between runs and before each run.
         word.clear();
         let bytes = text.as_bytes();
         let mut at = 0;
-        let between = |from: usize, to: usize, out: &mut Vec<u32>| -> bool {
-            for &b in bytes.get(from..to).unwrap_or_default() {
-                if out.len() >= limit {
-                    return false;
-                }
-                if b.is_ascii_punctuation() {
-                    out.push(self.ascii_single(b));
-                }
-            }
-            true
-        };
         for run in words.runs() {
-            if !between(at, run.start, out) || out.len() >= limit {
+            while at < run.start {
+                if out.len() >= limit {
+                    return;
+                }
+                if let Some(id) = bytes.get(at).and_then(|&b| self.punctuation(b)) {
+                    out.push(id);
+                }
+                at += 1;
+            }
+            if out.len() >= limit {
                 return;
             }
             self.run_pieces(text, run, out);
             at = run.end;
-            if let Some(&b) = bytes.get(at).filter(|b| b.is_ascii_punctuation()) {
-                out.push(self.ascii_single(b));
+            if let Some(id) = bytes.get(at).and_then(|&b| self.punctuation(b)) {
+                out.push(id);
                 at += 1;
             }
         }
-        between(at, bytes.len(), out);
+        while let Some(&b) = bytes.get(at) {
+            if out.len() >= limit {
+                return;
+            }
+            if let Some(id) = self.punctuation(b) {
+                out.push(id);
+            }
+            at += 1;
+        }
+    }
+
+    /// The id of `b` as a word of its own if it is ASCII punctuation.
+    #[inline]
+    fn punctuation(&self, b: u8) -> Option<u32> {
+        (class(b) & PUNCT != 0).then(|| self.ascii_single(b))
     }
 
     /// [`WordPiece::pieces`] of a lowercase run, looked up by its words when it is short.
@@ -711,6 +727,16 @@ mod tests {
         }
     }
 
+    /// A deterministic stream of pseudo-random numbers.
+    fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
+
     #[test]
     fn agrees_with_the_reference_on_odd_text() {
         let builtin = crate::SemanticModel::builtin();
@@ -720,13 +746,7 @@ mod tests {
              \u{2019} \u{fffd} 😀 İ ǅ ﬀ ŉ"
             .chars()
             .collect();
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let (mut a, mut b) = (Vec::new(), Vec::new());
         let (mut wa, mut wb) = (String::new(), String::new());
         for round in 0..4000 {
@@ -757,13 +777,7 @@ mod tests {
             "abcxyzkeyloggerunaffable hello world 0123456789 \t\n\r.,!?;:'\"()-_@#$%/ W\u{b}\u{1}"
                 .chars()
                 .collect();
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         let (mut a, mut b, mut word) = (Vec::new(), Vec::new(), String::new());
         let mut words = Words::new();
         for round in 0..4000 {

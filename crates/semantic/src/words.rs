@@ -33,8 +33,8 @@ const ALNUM: u8 = LETTER | DIGIT;
     clippy::indexing_slicing,
     reason = "evaluated at compile time: a bad index fails the build"
 )]
-const CLASSES: [u8; 128] = {
-    let mut table = [0_u8; 128];
+const CLASSES: [u8; 256] = {
+    let mut table = [0_u8; 256];
     let mut b = 0;
     while b < 128 {
         let c = b as u8;
@@ -119,7 +119,7 @@ impl Words {
             return;
         }
         let bytes = text.as_bytes();
-        let mut seen = 0;
+        let (mut seen, mut letters) = (0, 0);
         let mut previous_space = true;
         let mut at = 0;
         while let Some(&b) = bytes.get(at) {
@@ -139,10 +139,12 @@ impl Words {
             }
             previous_space = false;
             let start = at;
-            let mut run = 0;
+            let mut run = c;
+            letters += usize::from(c & LETTER);
+            at += 1;
             while let Some(c) = bytes.get(at).map(|&b| class(b)).filter(|c| c & ALNUM != 0) {
                 run |= c;
-                self.letters += usize::from(c & LETTER);
+                letters += usize::from(c & LETTER);
                 at += 1;
             }
             seen |= run;
@@ -155,6 +157,7 @@ impl Words {
                 digit: run & DIGIT != 0,
             });
         }
+        self.letters = letters;
         self.upper = seen & UPPER != 0;
         self.controls = seen & CONTROL != 0;
     }
@@ -200,23 +203,47 @@ impl Words {
 #[inline]
 fn words_at(bytes: &[u8], start: usize, end: usize) -> (u64, u64) {
     let len = end - start;
-    let word = |from: usize, n: usize| -> u64 {
-        let n = n.min(8);
-        if n == 0 {
-            return 0;
+    let [lo_mask, hi_mask] = RUN_MASKS.get(len.min(16)).copied().unwrap_or_default();
+    match bytes.get(start..start + 16) {
+        Some(chunk) => {
+            let (lo, hi) = chunk.split_at(8);
+            let word = |half: &[u8]| <[u8; 8]>::try_from(half).map_or(0, u64::from_le_bytes);
+            (word(lo) & lo_mask, word(hi) & hi_mask)
         }
-        let mask = if n == 8 {
-            u64::MAX
-        } else {
-            (1_u64 << (8 * n)) - 1
-        };
-        match bytes.get(from..from + 8) {
-            Some(chunk) => <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes) & mask,
-            None => le_word(bytes.get(from..from + n).unwrap_or_default()),
+        None => {
+            let run = bytes.get(start..end).unwrap_or_default();
+            let (lo, hi) = run.split_at(len.min(8));
+            (
+                le_word(lo),
+                le_word(hi.get(..hi.len().min(8)).unwrap_or_default()),
+            )
         }
-    };
-    (word(start, len), word(start + 8, len.saturating_sub(8)))
+    }
 }
+
+/// Per run length (up to sixteen), the masks that keep its two words to its bytes.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time: a bad index fails the build"
+)]
+const RUN_MASKS: [[u64; 2]; 17] = {
+    let mut masks = [[0_u64; 2]; 17];
+    let mut len: usize = 0;
+    while len <= 16 {
+        let mut i: usize = 0;
+        while i < 2 {
+            let valid = len.saturating_sub(8 * i);
+            masks[len][i] = if valid >= 8 {
+                u64::MAX
+            } else {
+                (1_u64 << (8 * valid)) - 1
+            };
+            i += 1;
+        }
+        len += 1;
+    }
+    masks
+};
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,7 @@ use std::{
 
 use bulwark_core::Category;
 
-/// Slots per thread (a power of two), in sets of two. 2,048 × 72 bytes = 144 KiB per thread
+/// Slots per thread (a power of two), in sets of two. 2,048 × 80 bytes = 160 KiB per thread
 /// that scans.
 const SLOTS: usize = 2048;
 
@@ -79,6 +79,9 @@ struct Slot {
     model: u64,
     len: u8,
     token: Key,
+    /// The token's unigram hash under the model (its seed): kept so that a cached token
+    /// is not hashed again.
+    unigram: u64,
     own: Own,
 }
 
@@ -113,47 +116,52 @@ impl TokenCache {
         })
     }
 
-    /// The cached evidence of the token of `len` bytes whose [`key`] is `token` (and
-    /// whose unigram hash is `hash`) under `model`, or the one `compute` gives, which is
-    /// then cached.
+    /// The set of two slots a token's evidence under `model` lives in, if it can be
+    /// cached. The model takes part in the set: two models with the same seed (the
+    /// built-in n-gram model and the output side's phishing detector) read the same
+    /// tokens, and would otherwise compete for the same slots.
     #[inline]
-    pub(crate) fn get_or_insert(
-        &mut self,
-        model: u64,
-        token: Key,
-        len: usize,
-        hash: u64,
-        compute: impl FnOnce() -> Own,
-    ) -> Own {
+    fn set(&self, model: u64, token: &Key, len: usize) -> Option<usize> {
         if len > CACHED_TOKEN_BYTES || len == 0 {
-            return compute();
+            return None;
         }
-        // The model takes part in the slot: two models with the same seed (the built-in
-        // n-gram model and the output side's phishing detector) hash a token alike, and
-        // would otherwise evict each other's evidence of it on every token.
-        let index = ((hash ^ model.wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            >> 40) as usize
-            & (SLOTS - 1);
-        // Two ways per set: the two slots of an even index, the newer first. Tokens that
-        // collide in one slot no longer evict each other on every scan.
-        let set = index & !1;
-        let Some([newer, older]) = self.slots.get_mut(set..set + 2) else {
-            return compute();
+        let [a, b, c] = *token;
+        let h =
+            (a ^ b.rotate_left(21) ^ c.rotate_left(42) ^ model.wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        Some(((h >> 40) as usize & (SLOTS - 1)) & !1)
+    }
+
+    /// The unigram hash and evidence of the token of `len` bytes whose [`key`] is
+    /// `token`, under `model`, if cached.
+    #[inline]
+    pub(crate) fn get(&self, model: u64, token: &Key, len: usize) -> Option<(u64, Own)> {
+        let set = self.set(model, token, len)?;
+        let pair = self.slots.get(set..set + 2)?;
+        pair.iter()
+            .find(|slot| {
+                slot.model == model && usize::from(slot.len) == len && slot.token == *token
+            })
+            .map(|slot| (slot.unigram, slot.own))
+    }
+
+    /// Caches a token's unigram hash and evidence under `model` (the newer of its set's
+    /// two slots; the older one goes).
+    #[inline]
+    pub(crate) fn insert(&mut self, model: u64, token: Key, len: usize, unigram: u64, own: Own) {
+        let Some(set) = self.set(model, &token, len) else {
+            return;
         };
-        for slot in [&*newer, &*older] {
-            if slot.model == model && usize::from(slot.len) == len && slot.token == token {
-                return slot.own;
-            }
-        }
-        let own = compute();
+        let Some([newer, older]) = self.slots.get_mut(set..set + 2) else {
+            return;
+        };
         *older = *newer;
         *newer = Slot {
             model,
             len: len as u8,
             token,
+            unigram,
             own,
         };
-        own
     }
 }

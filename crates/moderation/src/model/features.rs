@@ -350,8 +350,19 @@ impl Tokenizer {
     /// until [`Tokenizer::reset`].
     #[inline]
     pub(crate) fn end(&mut self, config: &FeatureConfig) -> Option<Ended> {
-        let seed = FNV_OFFSET ^ config.seed;
-        let unigram = fnv(seed ^ TAG_UNIGRAM, self.token());
+        let unigram = self.unigram(config);
+        self.end_with(config, unigram)
+    }
+
+    /// The current token's unigram hash (before finishing into a bucket).
+    #[inline]
+    pub(crate) fn unigram(&self, config: &FeatureConfig) -> u64 {
+        fnv(FNV_OFFSET ^ config.seed ^ TAG_UNIGRAM, self.token())
+    }
+
+    /// [`Tokenizer::end`] of a token whose unigram hash is known (a cached token's).
+    #[inline]
+    pub(crate) fn end_with(&mut self, config: &FeatureConfig, unigram: u64) -> Option<Ended> {
         if self.prev == Some(unigram) {
             return None;
         }

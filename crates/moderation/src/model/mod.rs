@@ -142,6 +142,13 @@ static BUILTIN_PHISHING: LazyLock<Model> = LazyLock::new(|| {
     Model::from_bytes(BUILTIN_PHISHING_BYTES).expect("the built-in phishing detector is valid")
 });
 
+/// A token just ended: what its end gave and its key in the token cache.
+struct Token {
+    ended: Option<Ended>,
+    key: cache::Key,
+    len: usize,
+}
+
 /// Integer weight sums of one window.
 #[derive(Debug, Clone, Copy, Default)]
 struct Window {
@@ -434,47 +441,58 @@ impl Model {
             windows,
             best,
         } = state;
-        let ended = tokenizer.end(&self.inner.config);
-        let key = ended.map(|_| {
-            let len = tokenizer.token().len();
-            (cache::key(tokenizer.head(), len), len)
-        });
-        let own = self.own(tokenizer, ended, key, cache.as_deref_mut());
+        let len = tokenizer.token().len();
+        let key = cache::key(tokenizer.head(), len);
+        // A cached token brings its unigram hash along: it is not hashed again.
+        let cached = cache
+            .as_deref()
+            .and_then(|cache| cache.get(self.inner.id, &key, len));
+        let unigram = match cached {
+            Some((unigram, _)) => unigram,
+            None => tokenizer.unigram(&self.inner.config),
+        };
+        let ended = tokenizer.end_with(&self.inner.config, unigram);
+        let token = Token { ended, key, len };
+        let own = self.own(tokenizer, &token, cached, cache.as_deref_mut());
         self.add_token(tokens, windows, best, own);
         if let Some((model, other)) = other {
-            let own = model.own(tokenizer, ended, key, cache);
+            let cached = cache
+                .as_deref()
+                .and_then(|cache| cache.get(model.inner.id, &key, len));
+            let own = model.own(tokenizer, &token, cached, cache);
             model.add_token(&mut other.tokens, &mut other.windows, &mut other.best, own);
         }
         tokenizer.reset();
     }
 
-    /// The evidence of the token `tokenizer` has just ended (`None`: it repeats the token
-    /// before and adds nothing): its own features' weights, cached by `key`, and its
-    /// bigram's.
-    #[inline]
+    /// The evidence of the token `tokenizer` has just ended (`token.ended` is `None` when
+    /// it repeats the token before and adds nothing): its own features' weights, cached
+    /// (`cached`, or computed and then cached), and its bigram's.
+    #[inline(always)]
     fn own(
         &self,
         tokenizer: &mut Tokenizer,
-        ended: Option<Ended>,
-        key: Option<(cache::Key, usize)>,
+        token: &Token,
+        cached: Option<(u64, Own)>,
         cache: Option<&mut TokenCache>,
     ) -> Own {
-        let Some(ended) = ended else {
+        let Some(ended) = token.ended else {
             return Own::default();
         };
-        let inner = &*self.inner;
-        let mut token = match (cache, key) {
-            (Some(cache), Some((key, len))) => {
-                cache.get_or_insert(inner.id, key, len, ended.unigram, || {
-                    self.own_features(tokenizer, ended.unigram)
-                })
+        let mut own = match cached {
+            Some((_, own)) => own,
+            None => {
+                let own = self.own_features(tokenizer, ended.unigram);
+                if let Some(cache) = cache {
+                    cache.insert(self.inner.id, token.key, token.len, ended.unigram, own);
+                }
+                own
             }
-            _ => self.own_features(tokenizer, ended.unigram),
         };
         if let Some(bigram) = ended.bigram {
-            self.add_bucket(&mut token, bigram);
+            self.add_bucket(&mut own, bigram);
         }
-        token
+        own
     }
 
     /// The weights of the features the ended token has on its own (unigram and byte
@@ -502,7 +520,7 @@ impl Model {
 
     /// Counts one more token with evidence `own`: closes the window that ends before it,
     /// opens the one that starts with it, and adds `own` to every open window.
-    #[inline]
+    #[inline(always)]
     fn add_token(
         &self,
         tokens: &mut u64,

@@ -117,10 +117,12 @@ pub(super) struct Pairs {
 
 impl Pairs {
     /// Feeds the next token; returns a finished run of pairs when this token ends one.
+    #[inline]
     pub(super) fn token(&mut self, range: Range<usize>, token: &[u8]) -> Option<Range<usize>> {
         // A pair token has two to five bytes (`41`, `0x41,`): most words are turned away
         // here, without a look at their bytes.
-        if !(2..=5).contains(&token.len()) {
+        let first = token.first().copied().unwrap_or(0);
+        if !(2..=5).contains(&token.len()) || !(first.is_ascii_hexdigit() || first == b'\\') {
             return self.finish();
         }
         if pair(token).is_some() {

@@ -536,6 +536,11 @@ fn scan_token(token: &[u8], offset: usize, found: &mut impl FnMut(Candidate) -> 
     {
         return;
     }
+    // Four `\xHH` escapes and a base64 or hex run each take sixteen bytes at least: a
+    // shorter token (most words) holds neither.
+    if token.len() < hex::MIN_ESCAPES * 4 && token.len() < base64::MIN_LEN {
+        return;
+    }
     let mut j = 0;
     while j < token.len() {
         let b = token.get(j).copied().unwrap_or(0);
