@@ -26,6 +26,8 @@
 //! by a multiply–xorshift–multiply mix and the top `bucket_bits` bits pick its bucket. The
 //! arithmetic is plain wrapping `u64`, so buckets are the same on every platform.
 
+use bulwark_semantic::Run;
+
 use super::cache::CACHED_TOKEN_BYTES;
 
 /// FNV-1a 64-bit offset basis.
@@ -310,6 +312,30 @@ impl Tokenizer {
             }
             self.len += take as u8;
         }
+    }
+
+    /// [`Tokenizer::extend`] with a run of the word pass: a run of up to sixteen bytes
+    /// without a digit is written as its two words at once (the bytes past its end land
+    /// beyond the token, where nothing reads them).
+    #[inline]
+    pub(crate) fn extend_run(&mut self, config: &FeatureConfig, text: &[u8], run: &Run) {
+        let len = usize::from(self.len);
+        let bytes = text.get(run.start..run.end).unwrap_or_default();
+        if !run.digit
+            && bytes.len() <= 16
+            && let Some(slots) = self.buf.get_mut(len + 1..len + 17)
+        {
+            let (lo, hi) = slots.split_at_mut(8);
+            lo.copy_from_slice(&run.lo.to_le_bytes());
+            hi.copy_from_slice(&run.hi.to_le_bytes());
+            self.open = true;
+            let take = bytes
+                .len()
+                .min(usize::from(config.max_token_bytes).saturating_sub(len));
+            self.len += take as u8;
+            return;
+        }
+        self.extend(config, bytes);
     }
 
     /// Whether a token is in progress (the text so far ends inside it).

@@ -341,9 +341,7 @@ impl Model {
                     end_token(state);
                 }
                 for run in runs {
-                    state
-                        .tokenizer
-                        .extend(config, bytes.get(run.start..run.end).unwrap_or_default());
+                    state.tokenizer.extend_run(config, bytes, run);
                     if run.end < bytes.len() {
                         end_token(state);
                     }
