@@ -174,6 +174,9 @@ struct Compiled {
     /// The longest term, in bytes, and the widest window, in words: how far back a stream
     /// must look for what the next piece may complete.
     longest_term: usize,
+    /// The longest of the patterns' literals, in bytes (a stream looks this far back for
+    /// one that crosses into the next piece).
+    longest_literal: usize,
     widest_window: u32,
     /// The longest match any pattern can make, in bytes; `None` when one is unbounded
     /// (a stream then gives the patterns its whole tail).
@@ -236,7 +239,8 @@ const STREAM_TAIL: usize = 1024;
 /// in each new piece only (plus the few bytes a term crossing into it can start in); their
 /// occurrences are kept, numbered by word from the start of the stream, for as long as a
 /// later one could still complete a co-occurrence rule with them. Patterns see the end of
-/// the text ([`STREAM_TAIL`] bytes).
+/// the text ([`STREAM_TAIL`] bytes), and run only when the literals found there (kept as
+/// the pieces' term searches find them) satisfy what a match needs, as in a whole text.
 #[derive(Debug, Default, Clone)]
 pub struct RuleStream {
     /// The end of the folded text so far.
@@ -247,6 +251,14 @@ pub struct RuleStream {
     words_dropped: u32,
     /// Term occurrences `(rule, word, group)` still near enough to matter.
     events: Vec<(usize, u32, u8)>,
+    /// Occurrences of the patterns' literals in `tail`, `(start, literal)`: every one, as
+    /// each piece's term search finds those that end in it, so that the patterns run
+    /// only when a match could have what it needs.
+    literals: Vec<(usize, usize)>,
+    /// The literals found near the end at the last check and whether the patterns'
+    /// condition held on them: consecutive checks mostly see the same ones, and the
+    /// condition is a tree to walk.
+    needs: Option<(Vec<bool>, bool)>,
 }
 
 impl RuleStream {
@@ -277,6 +289,10 @@ impl RuleStream {
         self.words_dropped = self
             .words_dropped
             .saturating_add(u32::try_from(dropped).unwrap_or(u32::MAX));
+        self.literals.retain(|&(start, _)| start >= keep_from);
+        for (start, _) in &mut self.literals {
+            *start -= keep_from;
+        }
     }
 }
 
@@ -302,6 +318,7 @@ impl RulePack {
                 patterns: None,
                 pattern_rules: Vec::new(),
                 longest_term: 0,
+                longest_literal: 0,
                 widest_window: 0,
                 longest_pattern: Some(0),
             }),
@@ -469,6 +486,7 @@ impl RulePack {
         Ok(Self {
             inner: Arc::new(Compiled {
                 longest_term: term_text.iter().map(String::len).max().unwrap_or(0),
+                longest_literal: literals.iter().map(Vec::len).max().unwrap_or(0),
                 longest_pattern: longest_match(&pattern_text),
                 widest_window: rules.iter().map(|r| r.window).max().unwrap_or(0),
                 specs,
@@ -574,39 +592,28 @@ impl RulePack {
             .word_starts
             .extend(scratch.word_starts.iter().map(|&s| s + old_len));
         let tail = stream.tail.as_str();
-        if let Some(patterns) = &pack.patterns {
-            // Matches that end in the new text start at most `longest_pattern` bytes
-            // before it; the search starts there but sees the text before it, so word
-            // boundaries are judged as in the whole text.
-            let mut from = pack
-                .longest_pattern
-                .map_or(0, |longest| (old_len + 1).saturating_sub(longest));
-            while !tail.is_char_boundary(from) {
-                from -= 1;
-            }
-            for matched in patterns.matches_at(tail, from).iter() {
-                if let Some(&rule) = pack.pattern_rules.get(matched) {
-                    mark(&mut scratch.fired, rule);
-                }
-            }
-        }
         if let Some(terms) = &pack.terms {
             // Occurrences that end in the new text; those that ended before were counted
             // by an earlier piece.
-            let mut from = (old_len + 1).saturating_sub(pack.longest_term);
+            let mut from =
+                (old_len + 1).saturating_sub(pack.longest_term.max(pack.longest_literal));
             while !tail.is_char_boundary(from) {
                 from -= 1;
             }
             let mut new_rules = false;
             for found in terms.find_overlapping_iter(tail.get(from..).unwrap_or("")) {
                 let (start, end) = (from + found.start(), from + found.end());
-                let Some(term) = pack.term_uses.get(found.pattern().as_usize()) else {
+                if end <= old_len {
+                    continue;
+                }
+                let id = found.pattern().as_usize();
+                if let Some(&Some(literal)) = pack.pattern_literals.get(id) {
+                    stream.literals.push((start, literal));
+                }
+                let Some(term) = pack.term_uses.get(id) else {
                     continue;
                 };
-                if end <= old_len
-                    || !starts_word(tail, start)
-                    || !(term.prefix || ends_word(tail, end))
-                {
+                if !starts_word(tail, start) || !(term.prefix || ends_word(tail, end)) {
                     continue;
                 }
                 let word = stream.word_starts.partition_point(|&s| s <= start);
@@ -634,6 +641,45 @@ impl RulePack {
                 .saturating_add(u32::try_from(stream.word_starts.len()).unwrap_or(u32::MAX));
             let reach = pack.widest_window.saturating_mul(2);
             stream.events.retain(|e| e.1.saturating_add(reach) >= words);
+        }
+        if let Some(patterns) = &pack.patterns {
+            // Matches that end in the new text start at most `longest_pattern` bytes
+            // before it; the search starts there but sees the text before it, so word
+            // boundaries are judged as in the whole text.
+            let mut from = pack
+                .longest_pattern
+                .map_or(0, |longest| (old_len + 1).saturating_sub(longest));
+            while !tail.is_char_boundary(from) {
+                from -= 1;
+            }
+            // A match lies after `from`, and so do the literals it needs: when none of
+            // the patterns' conditions holds on the literals there, none can match.
+            scratch.literals.clear();
+            scratch.literals.resize(pack.literals, false);
+            for &(_, literal) in stream.literals.iter().filter(|(start, _)| *start >= from) {
+                if let Some(slot) = scratch.literals.get_mut(literal) {
+                    *slot = true;
+                }
+            }
+            let literals = &scratch.literals;
+            let holds = match &mut stream.needs {
+                Some((seen, holds)) if seen == literals => *holds,
+                cached => {
+                    let found = |n: usize| literals.get(n).copied().unwrap_or(true);
+                    let holds = pack.pattern_needs.holds(&found);
+                    let (seen, slot) = cached.get_or_insert_with(|| (Vec::new(), holds));
+                    seen.clone_from(literals);
+                    *slot = holds;
+                    holds
+                }
+            };
+            if holds {
+                for matched in patterns.matches_at(tail, from).iter() {
+                    if let Some(&rule) = pack.pattern_rules.get(matched) {
+                        mark(&mut scratch.fired, rule);
+                    }
+                }
+            }
         }
         for (rule, fired) in pack.rules.iter().zip(&scratch.fired) {
             if *fired && applies(rule, side) {
@@ -1001,6 +1047,45 @@ mod tests {
         ids.sort();
         ids.dedup();
         ids
+    }
+
+    /// A pattern's literal longer than every term, crossing from one piece into the next,
+    /// is still seen by the literal check that decides whether the patterns run.
+    #[test]
+    fn streams_see_long_literals_across_pieces() {
+        let pack = RulePack::from_toml(
+            r#"
+            version = 1
+            [[rule]]
+            id = "T-LONG"
+            category = "jailbreak"
+            title = "test"
+            refs = ["test"]
+            score = 0.85
+            pattern = '\bfoo bar baz quux(?:es)?\b'
+
+            [[rule]]
+            id = "T-TERM"
+            category = "prompt_injection"
+            title = "test"
+            refs = ["test"]
+            score = 0.85
+            all = [["zork"], ["mode"]]
+            "#,
+        )
+        .unwrap();
+        assert!(pack.inner.longest_literal > pack.inner.longest_term);
+        for pieces in [
+            &["please foo bar", "baz quux now"][..],
+            &["please foo", "bar baz", "quux"],
+            &["foo bar baz quux"],
+            &["a", "foo bar baz", "quuxes", "zork mode"],
+        ] {
+            let whole = fire(&pack, &pieces.join(" "), Side::Input);
+            assert!(whole.contains(&"T-LONG".to_owned()), "{pieces:?}");
+            assert_eq!(fire_stream(&pack, pieces, Side::Input), whole, "{pieces:?}");
+        }
+        assert!(fire_stream(&pack, &["foo bar", "baz", "qux"], Side::Input).is_empty());
     }
 
     /// Every golden example, cut into pieces of one to four words at pseudo-random places,
