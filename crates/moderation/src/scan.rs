@@ -227,7 +227,7 @@ impl Inner {
 
 /// Counts the letters of `piece` into `coverage`, from the word pass when it walked it.
 fn cover(coverage: &mut Coverage, piece: &str, words: &Words) {
-    if words.is_ascii() {
+    if words.walked(piece) {
         // All of them Latin: `Coverage::add` counts them the same way.
         coverage.letters = coverage
             .letters

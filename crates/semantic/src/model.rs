@@ -683,7 +683,7 @@ impl SemanticModel {
             return;
         }
         scratch.tokens.clear();
-        if words.is_ascii() && words.text_len() == text.len() {
+        if words.walked(text) {
             // ASCII text has no letter of a script the models do not read.
             self.inner.tokenizer.tokenize_words(
                 text,

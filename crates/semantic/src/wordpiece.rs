@@ -425,11 +425,7 @@ impl WordPiece {
         word: &mut String,
         limit: usize,
     ) {
-        if !words.is_ascii()
-            || words.has_upper()
-            || words.has_controls()
-            || words.text_len() != text.len()
-        {
+        if !words.walked(text) || words.has_upper() || words.has_controls() {
             self.tokenize(text, out, word, limit);
             return;
         }

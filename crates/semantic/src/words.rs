@@ -13,10 +13,16 @@
 //! * the rule pack's co-occurrence windows: the word starts;
 //! * the scanner's coverage: the letter count.
 //!
-//! Text that is not all ASCII is not walked ([`Words::is_ascii`] is `false`): each reader
-//! then takes its own general path, which decodes characters.
+//! Text that is not all ASCII, or longer than [`MAX_WALKED`] bytes, is not walked
+//! ([`Words::walked`] is `false`): each reader then takes its own general path (which
+//! decodes characters), so the pass's buffers stay small whatever the input.
 
 use crate::wordpiece::le_word;
+
+/// The longest text walked, in bytes: a run takes 40 bytes, so the pass's buffers stay
+/// within a few MiB; longer text (rare, and no faster to read this way once the semantic
+/// tier has its fill of tokens) takes each reader's general path.
+pub const MAX_WALKED: usize = 256 * 1024;
 
 /// Byte classes of the pass.
 const LETTER: u8 = 1;
@@ -92,7 +98,7 @@ impl Run {
 /// text to the next.
 #[derive(Debug, Clone, Default)]
 pub struct Words {
-    ascii: bool,
+    walked: bool,
     len: usize,
     runs: Vec<Run>,
     starts: Vec<usize>,
@@ -114,8 +120,8 @@ impl Words {
         self.letters = 0;
         self.upper = false;
         self.controls = false;
-        self.ascii = text.is_ascii();
-        if !self.ascii {
+        self.walked = text.len() <= MAX_WALKED && text.is_ascii();
+        if !self.walked {
             return;
         }
         let bytes = text.as_bytes();
@@ -162,14 +168,10 @@ impl Words {
         self.controls = seen & CONTROL != 0;
     }
 
-    /// Whether the text was all ASCII; if not, nothing else was found.
-    pub fn is_ascii(&self) -> bool {
-        self.ascii
-    }
-
-    /// The length of the text walked.
-    pub fn text_len(&self) -> usize {
-        self.len
+    /// Whether `text` is the text the last pass walked (all ASCII and not too long): if
+    /// not, the pass has nothing to say about it.
+    pub fn walked(&self, text: &str) -> bool {
+        self.walked && self.len == text.len()
     }
 
     /// The runs of ASCII letters and digits, in order.
@@ -260,7 +262,7 @@ mod tests {
         let mut words = Words::new();
         let text = "  hello, world-2024 a_b\tsupercalifragilistic!";
         words.scan(text);
-        assert!(words.is_ascii());
+        assert!(words.walked(text));
         let runs: Vec<&str> = words.runs().iter().map(|r| &text[r.start..r.end]).collect();
         assert_eq!(
             runs,
@@ -284,7 +286,10 @@ mod tests {
         assert!(words.has_upper() && words.has_controls());
         assert_eq!(words.word_starts(), [0, 3]);
         words.scan("héllo");
-        assert!(!words.is_ascii() && words.runs().is_empty());
+        assert!(!words.walked("héllo") && words.runs().is_empty());
+        let long = "ab ".repeat(MAX_WALKED);
+        words.scan(&long);
+        assert!(!words.walked(&long) && words.runs().is_empty());
         // A run at the very end of the text is read without reading past it.
         words.scan("abcdefghij");
         assert_eq!(words.runs()[0].hi, le(b"ij"));

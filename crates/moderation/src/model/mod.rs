@@ -323,7 +323,7 @@ impl Model {
         words: Option<&Words>,
     ) {
         let config = &self.inner.config;
-        let words = words.filter(|w| w.is_ascii() && w.text_len() == folded.len());
+        let words = words.filter(|w| w.walked(folded));
         TokenCache::with(|mut cache| {
             let mut end_token = |state: &mut ModelState| {
                 let other = other.as_mut().map(|(model, state)| (*model, &mut **state));

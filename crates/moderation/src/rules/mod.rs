@@ -538,9 +538,7 @@ impl RulePack {
         hits: &mut Vec<RuleHit>,
     ) {
         let pack = &*self.inner;
-        let starts = words
-            .filter(|w| w.is_ascii() && w.text_len() == folded.len())
-            .map(Words::word_starts);
+        let starts = words.filter(|w| w.walked(folded)).map(Words::word_starts);
         scratch.fired.clear();
         scratch.fired.resize(pack.rules.len(), false);
         scratch.literals.clear();
