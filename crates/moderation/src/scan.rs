@@ -33,7 +33,7 @@
 use std::sync::{Arc, LazyLock};
 
 use bulwark_core::{Category, Side, SideRecord, script::Coverage};
-use bulwark_semantic::{PoolState, SemanticModel};
+use bulwark_semantic::{PoolState, SemanticModel, Words};
 
 use crate::{
     model::{Model, ModelError, ModelState},
@@ -180,10 +180,74 @@ struct Inner {
     output: Thresholds,
 }
 
+impl Inner {
+    /// Scores and matches one whole piece (the folded text or a decoded segment): the
+    /// piece is walked once ([`Words`]), and the n-gram model (with, on the output side,
+    /// the phishing detector, in the same pass over the tokens), the semantic tier, the
+    /// rules and the coverage all read that walk.
+    fn whole_piece(
+        &self,
+        piece: &str,
+        side: Side,
+        detector: Option<&Model>,
+        scratch: &mut PieceScratch,
+        verdict: &mut Verdict,
+        logits: &mut Logits,
+    ) {
+        let words = &mut scratch.words;
+        words.scan(piece);
+        cover(&mut verdict.coverage, piece, words);
+        let mut state = self.model.start();
+        match detector {
+            Some(detector) => {
+                let mut phishing = detector.start();
+                self.model
+                    .feed_both(&mut state, detector, &mut phishing, piece, Some(words));
+                logits.phishing(detector.logits(&phishing));
+            }
+            None => self.model.feed_words(&mut state, piece, words),
+        }
+        logits.ngram(self.model.logits(&state));
+        if let Some(semantic) = &self.semantic {
+            let mut pooled = PoolState::new();
+            semantic.feed_words(&mut pooled, piece, words, &mut scratch.semantic);
+            logits.semantic(semantic.state_logits(&pooled));
+        }
+        scratch.hits.clear();
+        self.rules.find_words(
+            piece,
+            Some(words),
+            side,
+            &mut scratch.rules,
+            &mut scratch.hits,
+        );
+        verdict.add_rule_hits(&scratch.hits);
+    }
+}
+
+/// Counts the letters of `piece` into `coverage`, from the word pass when it walked it.
+fn cover(coverage: &mut Coverage, piece: &str, words: &Words) {
+    if words.walked(piece) {
+        // All of them Latin: `Coverage::add` counts them the same way.
+        coverage.letters = coverage
+            .letters
+            .saturating_add(u32::try_from(words.letters()).unwrap_or(u32::MAX));
+    } else {
+        coverage.add(piece);
+    }
+}
+
 /// Buffers reused from one [`Scanner::scan`] to the next.
 #[derive(Debug, Default)]
 pub struct ScanScratch {
     normalize: Scratch,
+    piece: PieceScratch,
+}
+
+/// The buffers of scoring one piece of normalised text.
+#[derive(Debug, Default)]
+struct PieceScratch {
+    words: Words,
     rules: RuleScratch,
     hits: Vec<RuleHit>,
     semantic: bulwark_semantic::Scratch,
@@ -358,25 +422,14 @@ impl Scanner {
             .as_ref()
             .filter(|_| side == Side::Output);
         for piece in normalized.texts() {
-            verdict.coverage.add(piece);
-            let mut state = inner.model.start();
-            inner.model.feed(&mut state, piece);
-            logits.ngram(inner.model.logits(&state));
-            if let Some(detector) = detector {
-                let mut state = detector.start();
-                detector.feed(&mut state, piece);
-                logits.phishing(detector.logits(&state));
-            }
-            if let Some(semantic) = &inner.semantic {
-                let mut pooled = PoolState::new();
-                semantic.feed(&mut pooled, piece, &mut scratch.semantic);
-                logits.semantic(semantic.state_logits(&pooled));
-            }
-            scratch.hits.clear();
-            inner
-                .rules
-                .find(piece, side, &mut scratch.rules, &mut scratch.hits);
-            verdict.add_rule_hits(&scratch.hits);
+            inner.whole_piece(
+                piece,
+                side,
+                detector,
+                &mut scratch.piece,
+                &mut verdict,
+                &mut logits,
+            );
         }
         verdict.scores.max_with(&self.scores(&logits, side));
         verdict.apply(self.thresholds(side));
@@ -564,61 +617,64 @@ impl StreamScan {
             .normalizer
             .normalize(ready, &mut self.scratch.normalize);
         let folded = normalized.folded();
-        self.verdict.coverage.add(folded);
-        inner.model.feed(&mut self.state, " ");
-        inner.model.feed(&mut self.state, folded);
-        let mut logits = Logits::default();
-        logits.ngram(inner.model.logits(&self.state));
-        if let Some(semantic) = &inner.semantic {
-            semantic.feed(&mut self.pooled, folded, &mut self.scratch.semantic);
-            logits.semantic(semantic.state_logits(&self.pooled));
-        }
         let detector = inner
             .output_phishing
             .as_ref()
             .filter(|_| self.side == Side::Output);
+        let scratch = &mut self.scratch.piece;
+        scratch.words.scan(folded);
+        let words = &scratch.words;
+        cover(&mut self.verdict.coverage, folded, words);
+        match detector {
+            Some(detector) => {
+                let model = &inner.model;
+                model.feed_both(&mut self.state, detector, &mut self.phishing, " ", None);
+                model.feed_both(
+                    &mut self.state,
+                    detector,
+                    &mut self.phishing,
+                    folded,
+                    Some(words),
+                );
+            }
+            None => {
+                inner.model.feed(&mut self.state, " ");
+                inner.model.feed_words(&mut self.state, folded, words);
+            }
+        }
+        let mut logits = Logits::default();
+        logits.ngram(inner.model.logits(&self.state));
         if let Some(detector) = detector {
-            detector.feed(&mut self.phishing, " ");
-            detector.feed(&mut self.phishing, folded);
             logits.phishing(detector.logits(&self.phishing));
+        }
+        if let Some(semantic) = &inner.semantic {
+            semantic.feed_words(&mut self.pooled, folded, words, &mut scratch.semantic);
+            logits.semantic(semantic.state_logits(&self.pooled));
         }
         // Decoded segments are whole texts of their own.
         for segment in normalized.segments() {
-            self.verdict.coverage.add(segment.text);
-            let mut state = inner.model.start();
-            inner.model.feed(&mut state, segment.text);
-            logits.ngram(inner.model.logits(&state));
-            if let Some(semantic) = &inner.semantic {
-                let mut pooled = PoolState::new();
-                semantic.feed(&mut pooled, segment.text, &mut self.scratch.semantic);
-                logits.semantic(semantic.state_logits(&pooled));
-            }
-            if let Some(detector) = detector {
-                let mut state = detector.start();
-                detector.feed(&mut state, segment.text);
-                logits.phishing(detector.logits(&state));
-            }
-            self.scratch.hits.clear();
-            inner.rules.find(
+            inner.whole_piece(
                 segment.text,
                 self.side,
-                &mut self.scratch.rules,
-                &mut self.scratch.hits,
+                detector,
+                scratch,
+                &mut self.verdict,
+                &mut logits,
             );
-            self.verdict.add_rule_hits(&self.scratch.hits);
         }
         let scores = self.scanner.scores(&logits, self.side);
         self.verdict.scores.max_with(&scores);
         // Rules see the new text with what they kept of the text before it.
-        self.scratch.hits.clear();
+        let scratch = &mut self.scratch.piece;
+        scratch.hits.clear();
         inner.rules.find_stream(
             &mut self.rules,
             folded,
             self.side,
-            &mut self.scratch.rules,
-            &mut self.scratch.hits,
+            &mut scratch.rules,
+            &mut scratch.hits,
         );
-        self.verdict.add_rule_hits(&self.scratch.hits);
+        self.verdict.add_rule_hits(&scratch.hits);
         self.checked += ready.len();
         let thresholds = *self.scanner.thresholds(self.side);
         self.verdict.apply(&thresholds);

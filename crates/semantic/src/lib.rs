@@ -12,6 +12,8 @@
 //!
 //! * [`wordpiece`] — BERT's uncased basic tokenizer and greedy longest-match WordPiece;
 //! * [`model`] — the table, the pooling, the heads and the scorer;
+//! * [`words`] — the word pass: one walk over ASCII text whose runs, word starts and
+//!   letter count WordPiece and the scanner's other stages share;
 //! * `format` — the `.bsm` file (vocabulary, table, heads), validated on load.
 //!
 //! Pure and synchronous: no I/O beyond parsing bytes the caller read, no global state,
@@ -21,10 +23,12 @@
 mod format;
 pub mod model;
 pub mod wordpiece;
+pub mod words;
 
 pub use crate::{
     model::{
         Fusion, Head, MAX_TOKENS, PoolState, Pooling, Scratch, SemanticError, SemanticModel, Table,
     },
     wordpiece::WordPiece,
+    words::{Run, Words},
 };

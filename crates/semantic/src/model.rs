@@ -29,6 +29,7 @@ use bulwark_core::{
 use crate::{
     format,
     wordpiece::{VocabError, WordPiece},
+    words::Words,
 };
 
 const C: usize = Category::COUNT;
@@ -665,6 +666,35 @@ impl SemanticModel {
         }
         scratch.tokens.clear();
         self.tokenize_modelled(text, scratch, room);
+        self.feed_tokens(state, &scratch.tokens);
+    }
+
+    /// [`SemanticModel::feed`] given the word pass over `text` ([`Words::scan`] of this
+    /// very text): the same tokens, cut from the pass's runs where the text allows.
+    pub fn feed_words(
+        &self,
+        state: &mut PoolState,
+        text: &str,
+        words: &Words,
+        scratch: &mut Scratch,
+    ) {
+        let room = MAX_TOKENS.saturating_sub(state.tokens);
+        if room == 0 || !self.has_heads() {
+            return;
+        }
+        scratch.tokens.clear();
+        if words.walked(text) {
+            // ASCII text has no letter of a script the models do not read.
+            self.inner.tokenizer.tokenize_words(
+                text,
+                words,
+                &mut scratch.tokens,
+                &mut scratch.word,
+                room,
+            );
+        } else {
+            self.tokenize_modelled(text, scratch, room);
+        }
         self.feed_tokens(state, &scratch.tokens);
     }
 

@@ -24,6 +24,8 @@ use std::{
 
 use unicode_normalization::char::{decompose_canonical, is_combining_mark};
 
+use crate::words::{Run, Words};
+
 /// Words longer than this many characters are `[UNK]` (BERT's `max_input_chars_per_word`).
 pub const MAX_WORD_CHARS: usize = 100;
 
@@ -71,6 +73,8 @@ const ALNUM: u8 = 1;
 const UPPER: u8 = 2;
 /// Ends a word without joining it: ASCII whitespace or punctuation.
 const ENDS: u8 = 4;
+/// ASCII punctuation.
+const PUNCT: u8 = 8;
 
 #[expect(
     clippy::indexing_slicing,
@@ -85,7 +89,9 @@ const CLASSES: [u8; 256] = {
             ALNUM | UPPER
         } else if c.is_ascii_alphanumeric() {
             ALNUM
-        } else if c.is_ascii_whitespace() || c.is_ascii_punctuation() {
+        } else if c.is_ascii_punctuation() {
+            ENDS | PUNCT
+        } else if c.is_ascii_whitespace() {
             ENDS
         } else {
             0
@@ -105,13 +111,139 @@ const MULTIPLIER: u64 = 0x517c_c1b7_2722_0a95;
 
 type Map = HashMap<Box<str>, u32, BuildHasherDefault<PieceHasher>>;
 
+/// Pieces of at most this many bytes are kept inline in [`Pieces`]' table.
+const INLINE_PIECE: usize = 16;
+
+/// A vocabulary's pieces (those that start a word, or the `##` ones), for the lookups
+/// WordPiece makes several times per word: a piece of up to [`INLINE_PIECE`] bytes sits
+/// in an open-addressing table as two little-endian words and its length, so a lookup is
+/// a multiply and, mostly, one comparison of two words, with no pointer followed and no
+/// call to `memcmp`; longer pieces (and the empty one) live in a map.
+#[derive(Debug, Clone)]
+struct Pieces {
+    /// A power of two of slots, at most half of them full; `len == 0` marks a free one.
+    slots: Box<[Slot]>,
+    /// `64 - log2(slots.len())`: the hash's top bits pick the slot.
+    shift: u32,
+    long: Map,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    lo: u64,
+    hi: u64,
+    len: u32,
+    id: u32,
+}
+
+impl Pieces {
+    /// The table of `pieces`; a piece given twice keeps its first id.
+    fn new(pieces: &[(&str, u32)]) -> Self {
+        let inline = pieces
+            .iter()
+            .filter(|(p, _)| (1..=INLINE_PIECE).contains(&p.len()))
+            .count();
+        let size = (2 * inline).next_power_of_two().max(16);
+        let mut table = Self {
+            slots: vec![Slot::default(); size].into_boxed_slice(),
+            shift: 64 - size.trailing_zeros(),
+            long: Map::default(),
+        };
+        for &(piece, id) in pieces {
+            table.insert(piece, id);
+        }
+        table
+    }
+
+    fn insert(&mut self, piece: &str, id: u32) {
+        let bytes = piece.as_bytes();
+        if !(1..=INLINE_PIECE).contains(&bytes.len()) {
+            self.long.entry(piece.into()).or_insert(id);
+            return;
+        }
+        let (lo, hi) = piece_words(bytes);
+        let len = bytes.len() as u32;
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot_of(lo, hi, len);
+        for _ in 0..self.slots.len() {
+            let Some(slot) = self.slots.get_mut(i) else {
+                return;
+            };
+            if slot.len == 0 {
+                *slot = Slot { lo, hi, len, id };
+                return;
+            }
+            if slot.len == len && slot.lo == lo && slot.hi == hi {
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    #[inline]
+    fn slot_of(&self, lo: u64, hi: u64, len: u32) -> usize {
+        let h = (lo ^ hi.rotate_left(29).wrapping_mul(MULTIPLIER) ^ u64::from(len))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (h >> self.shift) as usize
+    }
+
+    #[inline]
+    fn get(&self, piece: &str) -> Option<u32> {
+        let bytes = piece.as_bytes();
+        if !(1..=INLINE_PIECE).contains(&bytes.len()) {
+            return self.long.get(piece).copied();
+        }
+        let (lo, hi) = piece_words(bytes);
+        self.get_inline(lo, hi, bytes.len() as u32)
+    }
+
+    /// The id of the inline piece of `len` bytes whose words are `lo` and `hi`.
+    #[inline(always)]
+    fn get_inline(&self, lo: u64, hi: u64, len: u32) -> Option<u32> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot_of(lo, hi, len);
+        // At most half the slots are full: a free one ends every probe long before this.
+        for _ in 0..self.slots.len() {
+            let slot = self.slots.get(i)?;
+            if slot.len == len && slot.lo == lo && slot.hi == hi {
+                return Some(slot.id);
+            }
+            if slot.len == 0 {
+                return None;
+            }
+            i = (i + 1) & mask;
+        }
+        None
+    }
+}
+
+/// The bytes of a piece of at most 16 bytes as two little-endian words, zero-padded.
+#[inline]
+fn piece_words(bytes: &[u8]) -> (u64, u64) {
+    let (lo, hi) = bytes.split_at(bytes.len().min(8));
+    (le_word(lo), le_word(hi))
+}
+
+/// Up to eight bytes as a little-endian word, zero-padded (without the call to `memcpy`
+/// the compiler makes of a copy into a zeroed array).
+#[inline]
+pub(crate) fn le_word(bytes: &[u8]) -> u64 {
+    match bytes.first_chunk::<8>() {
+        Some(word) => u64::from_le_bytes(*word),
+        None => bytes
+            .iter()
+            .rev()
+            .fold(0u64, |word, &b| (word << 8) | u64::from(b)),
+    }
+}
+
 /// The tokenizer of one vocabulary.
 #[derive(Debug, Clone)]
 pub struct WordPiece {
     /// Pieces that may start a word.
-    starts: Map,
+    starts: Pieces,
     /// `##` pieces, stored without their `##`.
-    continues: Map,
+    continues: Pieces,
     /// The id of each ASCII character as a word of its own (`[UNK]` when the vocabulary
     /// lacks it): punctuation, without a lookup.
     ascii_singles: [u32; 128],
@@ -142,8 +274,8 @@ impl WordPiece {
         if tokens.len() > MAX_VOCAB {
             return Err(VocabError::TooLarge(tokens.len()));
         }
-        let mut starts = Map::default();
-        let mut continues = Map::default();
+        let mut starts = Vec::new();
+        let mut continues = Vec::new();
         let mut unk = None;
         let mut max_piece_bytes = 1;
         for (id, token) in tokens.iter().enumerate() {
@@ -157,14 +289,15 @@ impl WordPiece {
                 _ => (&mut starts, token),
             };
             max_piece_bytes = max_piece_bytes.max(piece.len());
-            map.entry(piece.into()).or_insert(id);
+            map.push((piece, id));
         }
+        let (starts, continues) = (Pieces::new(&starts), Pieces::new(&continues));
         let unk = unk.ok_or(VocabError::NoUnk)?;
         let mut ascii_singles = [unk; 128];
         for (byte, id) in (0u8..).zip(ascii_singles.iter_mut()) {
             let mut buf = [0u8; 4];
             let piece: &str = char::from(byte).encode_utf8(&mut buf);
-            *id = starts.get(piece).copied().unwrap_or(unk);
+            *id = starts.get(piece).unwrap_or(unk);
         }
         Ok(Self {
             starts,
@@ -279,6 +412,78 @@ impl WordPiece {
         }
     }
 
+    /// [`WordPiece::tokenize`] of `text` given the word pass over it (`words`, from
+    /// [`Words::scan`] of this very text): the same ids, for lowercase ASCII text without
+    /// a control character read from the runs (a run that a space, punctuation or the end
+    /// follows is a word; a run's first sixteen bytes are its lookup key), any other text
+    /// the general way.
+    pub fn tokenize_words(
+        &self,
+        text: &str,
+        words: &Words,
+        out: &mut Vec<u32>,
+        word: &mut String,
+        limit: usize,
+    ) {
+        if !words.walked(text) || words.has_upper() || words.has_controls() {
+            self.tokenize(text, out, word, limit);
+            return;
+        }
+        // Between runs there are only spaces (which end a word, and no word is in
+        // progress) and punctuation (a word of its own each); the limit is checked where
+        // `tokenize` checks it: before each byte between runs and before each run.
+        word.clear();
+        let bytes = text.as_bytes();
+        let mut at = 0;
+        for run in words.runs() {
+            while at < run.start {
+                if out.len() >= limit {
+                    return;
+                }
+                if let Some(id) = bytes.get(at).and_then(|&b| self.punctuation(b)) {
+                    out.push(id);
+                }
+                at += 1;
+            }
+            if out.len() >= limit {
+                return;
+            }
+            self.run_pieces(text, run, out);
+            at = run.end;
+            if let Some(id) = bytes.get(at).and_then(|&b| self.punctuation(b)) {
+                out.push(id);
+                at += 1;
+            }
+        }
+        while let Some(&b) = bytes.get(at) {
+            if out.len() >= limit {
+                return;
+            }
+            if let Some(id) = self.punctuation(b) {
+                out.push(id);
+            }
+            at += 1;
+        }
+    }
+
+    /// The id of `b` as a word of its own if it is ASCII punctuation.
+    #[inline]
+    fn punctuation(&self, b: u8) -> Option<u32> {
+        (class(b) & PUNCT != 0).then(|| self.ascii_single(b))
+    }
+
+    /// [`WordPiece::pieces`] of a lowercase run, looked up by its words when it is short.
+    fn run_pieces(&self, text: &str, run: &Run, out: &mut Vec<u32>) {
+        let len = run.len();
+        if (1..=INLINE_PIECE).contains(&len)
+            && let Some(id) = self.starts.get_inline(run.lo, run.hi, len as u32)
+        {
+            out.push(id);
+            return;
+        }
+        self.pieces(text.get(run.start..run.end).unwrap_or_default(), out);
+    }
+
     /// An ASCII character as a word of its own.
     fn ascii_single(&self, b: u8) -> u32 {
         self.ascii_singles
@@ -291,7 +496,7 @@ impl WordPiece {
     fn single(&self, c: char, out: &mut Vec<u32>) {
         let mut buf = [0u8; 4];
         let piece: &str = c.encode_utf8(&mut buf);
-        out.push(self.starts.get(piece).copied().unwrap_or(self.unk));
+        out.push(self.starts.get(piece).unwrap_or(self.unk));
     }
 
     /// Cuts the word in progress into pieces and clears it.
@@ -308,7 +513,7 @@ impl WordPiece {
             out.push(self.unk);
             return;
         }
-        if let Some(&id) = self.starts.get(word) {
+        if let Some(id) = self.starts.get(word) {
             out.push(id);
             return;
         }
@@ -323,7 +528,7 @@ impl WordPiece {
             let mut end = floor_boundary(word, start.saturating_add(self.max_piece_bytes));
             let mut found = None;
             while end > start {
-                if let Some(&id) = word.get(start..end).and_then(|p| map.get(p)) {
+                if let Some(id) = word.get(start..end).and_then(|p| map.get(p)) {
                     found = Some(id);
                     break;
                 }
@@ -518,6 +723,16 @@ mod tests {
         }
     }
 
+    /// A deterministic stream of pseudo-random numbers.
+    fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
+
     #[test]
     fn agrees_with_the_reference_on_odd_text() {
         let builtin = crate::SemanticModel::builtin();
@@ -527,13 +742,7 @@ mod tests {
              \u{2019} \u{fffd} 😀 İ ǅ ﬀ ŉ"
             .chars()
             .collect();
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let (mut a, mut b) = (Vec::new(), Vec::new());
         let (mut wa, mut wb) = (String::new(), String::new());
         for round in 0..4000 {
@@ -550,6 +759,41 @@ mod tests {
                     b.clear();
                     wp.tokenize(&text, &mut a, &mut wa, limit);
                     reference(wp, &text, &mut b, &mut wb, limit);
+                    assert_eq!(a, b, "{text:?} (limit {limit})");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_word_pass_gives_the_same_tokens() {
+        let builtin = crate::SemanticModel::builtin();
+        let wps = [vocab(), builtin.tokenizer().clone()];
+        let alphabet: Vec<char> =
+            "abcxyzkeyloggerunaffable hello world 0123456789 \t\n\r.,!?;:'\"()-_@#$%/ W\u{b}\u{1}"
+                .chars()
+                .collect();
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
+        let (mut a, mut b, mut word) = (Vec::new(), Vec::new(), String::new());
+        let mut words = Words::new();
+        for round in 0..4000 {
+            let len = (next() % 80) as usize;
+            let mut text: String = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            if round % 3 == 0 {
+                text.retain(|c| !c.is_ascii_uppercase() && !c.is_ascii_control() || c == ' ');
+            }
+            if round % 50 == 0 {
+                text.push_str(&"ab".repeat(70));
+            }
+            words.scan(&text);
+            for wp in &wps {
+                for limit in [usize::MAX, (next() % 12) as usize] {
+                    a.clear();
+                    b.clear();
+                    wp.tokenize_words(&text, &words, &mut a, &mut word, limit);
+                    wp.tokenize(&text, &mut b, &mut word, limit);
                     assert_eq!(a, b, "{text:?} (limit {limit})");
                 }
             }

@@ -14,7 +14,8 @@ use std::{
 
 use bulwark_core::Category;
 
-/// Slots per thread (a power of two). 2,048 × 72 bytes = 144 KiB per thread that scans.
+/// Slots per thread (a power of two), in sets of two. 2,048 × 80 bytes = 160 KiB per thread
+/// that scans.
 const SLOTS: usize = 2048;
 
 /// Tokens longer than this are not cached (the default model keeps 24 bytes of a token).
@@ -28,19 +29,42 @@ pub(crate) type Key = [u64; CACHED_TOKEN_BYTES / 8];
 /// token's first bytes, followed by anything; only the first `len` count.
 #[inline]
 pub(crate) fn key(bytes: &[u8; CACHED_TOKEN_BYTES], len: usize) -> Key {
-    let mut key = [0u64; CACHED_TOKEN_BYTES / 8];
-    for (i, (word, chunk)) in key.iter_mut().zip(bytes.chunks_exact(8)).enumerate() {
-        let valid = len.saturating_sub(8 * i).min(8);
-        let mask = if valid == 8 {
-            u64::MAX
-        } else {
-            (1u64 << (8 * valid)) - 1
-        };
-        let chunk = <[u8; 8]>::try_from(chunk).unwrap_or_default();
-        *word = u64::from_le_bytes(chunk) & mask;
-    }
-    key
+    let [m0, m1, m2] = KEY_MASKS
+        .get(len.min(CACHED_TOKEN_BYTES))
+        .copied()
+        .unwrap_or_default();
+    let word = |i: usize| {
+        bytes
+            .get(8 * i..8 * i + 8)
+            .and_then(|chunk| <[u8; 8]>::try_from(chunk).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    [word(0) & m0, word(1) & m1, word(2) & m2]
 }
+
+/// Per token length, the masks that keep a key's words to the token's bytes.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time: a bad index fails the build"
+)]
+const KEY_MASKS: [Key; CACHED_TOKEN_BYTES + 1] = {
+    let mut masks = [[0u64; CACHED_TOKEN_BYTES / 8]; CACHED_TOKEN_BYTES + 1];
+    let mut len = 0;
+    while len <= CACHED_TOKEN_BYTES {
+        let mut i = 0;
+        while i < CACHED_TOKEN_BYTES / 8 {
+            let valid = len.saturating_sub(8 * i);
+            masks[len][i] = if valid >= 8 {
+                u64::MAX
+            } else {
+                (1u64 << (8 * valid)) - 1
+            };
+            i += 1;
+        }
+        len += 1;
+    }
+    masks
+};
 
 /// A token's own evidence: integer weight sums per category and the feature count.
 #[derive(Debug, Clone, Copy, Default)]
@@ -55,6 +79,9 @@ struct Slot {
     model: u64,
     len: u8,
     token: Key,
+    /// The token's unigram hash under the model (its seed): kept so that a cached token
+    /// is not hashed again.
+    unigram: u64,
     own: Own,
 }
 
@@ -89,39 +116,52 @@ impl TokenCache {
         })
     }
 
-    /// The cached evidence of the token of `len` bytes whose [`key`] is `token` (and
-    /// whose unigram hash is `hash`) under `model`, or the one `compute` gives, which is
-    /// then cached.
+    /// The set of two slots a token's evidence under `model` lives in, if it can be
+    /// cached. The model takes part in the set: two models with the same seed (the
+    /// built-in n-gram model and the output side's phishing detector) read the same
+    /// tokens, and would otherwise compete for the same slots.
     #[inline]
-    pub(crate) fn get_or_insert(
-        &mut self,
-        model: u64,
-        token: Key,
-        len: usize,
-        hash: u64,
-        compute: impl FnOnce() -> Own,
-    ) -> Own {
+    fn set(&self, model: u64, token: &Key, len: usize) -> Option<usize> {
         if len > CACHED_TOKEN_BYTES || len == 0 {
-            return compute();
+            return None;
         }
-        // The model takes part in the slot: two models with the same seed (the built-in
-        // n-gram model and the output side's phishing detector) hash a token alike, and
-        // would otherwise evict each other's evidence of it on every token.
-        let index = ((hash ^ model.wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            >> 40) as usize
-            & (SLOTS - 1);
-        let Some(slot) = self.slots.get_mut(index) else {
-            return compute();
+        let [a, b, c] = *token;
+        let h =
+            (a ^ b.rotate_left(21) ^ c.rotate_left(42) ^ model.wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        Some(((h >> 40) as usize & (SLOTS - 1)) & !1)
+    }
+
+    /// The unigram hash and evidence of the token of `len` bytes whose [`key`] is
+    /// `token`, under `model`, if cached.
+    #[inline]
+    pub(crate) fn get(&self, model: u64, token: &Key, len: usize) -> Option<(u64, Own)> {
+        let set = self.set(model, token, len)?;
+        let pair = self.slots.get(set..set + 2)?;
+        pair.iter()
+            .find(|slot| {
+                slot.model == model && usize::from(slot.len) == len && slot.token == *token
+            })
+            .map(|slot| (slot.unigram, slot.own))
+    }
+
+    /// Caches a token's unigram hash and evidence under `model` (the newer of its set's
+    /// two slots; the older one goes).
+    #[inline]
+    pub(crate) fn insert(&mut self, model: u64, token: Key, len: usize, unigram: u64, own: Own) {
+        let Some(set) = self.set(model, &token, len) else {
+            return;
         };
-        if slot.model == model && usize::from(slot.len) == len && slot.token == token {
-            return slot.own;
-        }
-        let own = compute();
-        slot.model = model;
-        slot.len = len as u8;
-        slot.token = token;
-        slot.own = own;
-        own
+        let Some([newer, older]) = self.slots.get_mut(set..set + 2) else {
+            return;
+        };
+        *older = *newer;
+        *newer = Slot {
+            model,
+            len: len as u8,
+            token,
+            unigram,
+            own,
+        };
     }
 }

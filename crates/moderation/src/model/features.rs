@@ -26,6 +26,8 @@
 //! by a multiply–xorshift–multiply mix and the top `bucket_bits` bits pick its bucket. The
 //! arithmetic is plain wrapping `u64`, so buckets are the same on every platform.
 
+use bulwark_semantic::Run;
+
 use super::cache::CACHED_TOKEN_BYTES;
 
 /// FNV-1a 64-bit offset basis.
@@ -220,7 +222,33 @@ impl FeatureConfig {
 /// Whether `byte` belongs to a token.
 #[inline]
 fn is_token_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || byte >= 0x80
+    TOKEN_BYTES.get(usize::from(byte)).copied().unwrap_or(false)
+}
+
+/// [`is_token_byte`] by table: ASCII letters and digits and every byte of a multi-byte
+/// character.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time: a bad index fails the build"
+)]
+const TOKEN_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric() || b >= 0x80;
+        b += 1;
+    }
+    table
+};
+
+/// Where the run of token bytes starting at `at` ends (`at` itself if none starts there).
+#[inline]
+pub(crate) fn token_run_end(bytes: &[u8], at: usize) -> usize {
+    let mut end = at;
+    while bytes.get(end).is_some_and(|&b| is_token_byte(b)) {
+        end += 1;
+    }
+    end
 }
 
 /// The streaming tokeniser: the current token's kept prefix and the previous token's
@@ -269,9 +297,59 @@ impl Tokenizer {
         }
     }
 
+    /// Takes a run of token bytes (as [`token_run_end`] finds them): what
+    /// [`Tokenizer::push`] does byte by byte, a run at a time.
+    #[inline]
+    pub(crate) fn extend(&mut self, config: &FeatureConfig, run: &[u8]) {
+        self.open = true;
+        let len = usize::from(self.len);
+        let take = run
+            .len()
+            .min(usize::from(config.max_token_bytes).saturating_sub(len));
+        if let Some(slots) = self.buf.get_mut(len + 1..len + 1 + take) {
+            for (slot, &byte) in slots.iter_mut().zip(run) {
+                *slot = if byte.is_ascii_digit() { b'0' } else { byte };
+            }
+            self.len += take as u8;
+        }
+    }
+
+    /// [`Tokenizer::extend`] with a run of the word pass: a run of up to sixteen bytes
+    /// without a digit is written as its two words at once (the bytes past its end land
+    /// beyond the token, where nothing reads them).
+    #[inline]
+    pub(crate) fn extend_run(&mut self, config: &FeatureConfig, text: &[u8], run: &Run) {
+        let len = usize::from(self.len);
+        let bytes = text.get(run.start..run.end).unwrap_or_default();
+        if !run.digit
+            && bytes.len() <= 16
+            && let Some(slots) = self.buf.get_mut(len + 1..len + 17)
+        {
+            let (lo, hi) = slots.split_at_mut(8);
+            lo.copy_from_slice(&run.lo.to_le_bytes());
+            hi.copy_from_slice(&run.hi.to_le_bytes());
+            self.open = true;
+            let take = bytes
+                .len()
+                .min(usize::from(config.max_token_bytes).saturating_sub(len));
+            self.len += take as u8;
+            return;
+        }
+        self.extend(config, bytes);
+    }
+
     /// Whether a token is in progress (the text so far ends inside it).
     pub(crate) fn pending(&self) -> bool {
         self.open
+    }
+
+    /// Whether `other` has been fed the same text under the same settings as far as
+    /// tokens go: the same token in progress and the same token before it.
+    pub(crate) fn same_as(&self, other: &Self) -> bool {
+        self.len == other.len
+            && self.open == other.open
+            && self.prev == other.prev
+            && self.token() == other.token()
     }
 
     /// Emits the current token's feature buckets and starts the next token.
@@ -298,8 +376,19 @@ impl Tokenizer {
     /// until [`Tokenizer::reset`].
     #[inline]
     pub(crate) fn end(&mut self, config: &FeatureConfig) -> Option<Ended> {
-        let seed = FNV_OFFSET ^ config.seed;
-        let unigram = fnv(seed ^ TAG_UNIGRAM, self.token());
+        let unigram = self.unigram(config);
+        self.end_with(config, unigram)
+    }
+
+    /// The current token's unigram hash (before finishing into a bucket).
+    #[inline]
+    pub(crate) fn unigram(&self, config: &FeatureConfig) -> u64 {
+        fnv(FNV_OFFSET ^ config.seed ^ TAG_UNIGRAM, self.token())
+    }
+
+    /// [`Tokenizer::end`] of a token whose unigram hash is known (a cached token's).
+    #[inline]
+    pub(crate) fn end_with(&mut self, config: &FeatureConfig, unigram: u64) -> Option<Ended> {
         if self.prev == Some(unigram) {
             return None;
         }

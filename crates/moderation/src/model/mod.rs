@@ -26,11 +26,12 @@ use std::{
 };
 
 use bulwark_core::{Category, Side, script::modelled_pieces};
+use bulwark_semantic::Words;
 
 pub use self::features::FeatureConfig;
 use self::{
     cache::{Own, TokenCache},
-    features::{MAX_OVERLAP, Tokenizer},
+    features::{Ended, MAX_OVERLAP, Tokenizer, token_run_end},
 };
 use crate::scan::Scores;
 
@@ -140,6 +141,13 @@ static BUILTIN_PHISHING: LazyLock<Model> = LazyLock::new(|| {
     )]
     Model::from_bytes(BUILTIN_PHISHING_BYTES).expect("the built-in phishing detector is valid")
 });
+
+/// A token just ended: what its end gave and its key in the token cache.
+struct Token {
+    ended: Option<Ended>,
+    key: cache::Key,
+    len: usize,
+}
 
 /// Integer weight sums of one window.
 #[derive(Debug, Clone, Copy, Default)]
@@ -268,18 +276,104 @@ impl Model {
     /// read ([`bulwark_core::script::is_unmodelled`]) are read as spaces: they end the
     /// token before them and add nothing.
     pub fn feed(&self, state: &mut ModelState, folded: &str) {
+        self.feed_shared(state, None, folded, None);
+    }
+
+    /// [`Model::feed`] given the word pass over `folded` ([`Words::scan`] of this very
+    /// text): in ASCII text the tokens are the pass's runs, taken without walking the text
+    /// again. The same result.
+    pub fn feed_words(&self, state: &mut ModelState, folded: &str, words: &Words) {
+        self.feed_shared(state, None, folded, Some(words));
+    }
+
+    /// Feeds the same folded text to `state` under this model and to `other_state` under
+    /// `other`, cutting it into tokens and hashing each token once for both (the output
+    /// side's phishing detector reads every piece the n-gram model reads, with the same
+    /// feature settings), from the word pass over it when given. Exactly what feeding each
+    /// on its own gives; models that cut text differently, or states fed differently
+    /// before, are fed one after the other.
+    pub fn feed_both(
+        &self,
+        state: &mut ModelState,
+        other: &Model,
+        other_state: &mut ModelState,
+        folded: &str,
+        words: Option<&Words>,
+    ) {
+        if self.inner.config == other.inner.config
+            && state.tokenizer.same_as(&other_state.tokenizer)
+        {
+            self.feed_shared(state, Some((other, other_state)), folded, words);
+        } else {
+            self.feed_shared(state, None, folded, words);
+            other.feed_shared(other_state, None, folded, words);
+        }
+    }
+
+    /// Feeds `folded` to `state` and, when given, to a second model's state that has been
+    /// fed the same text so far under the same feature settings: the tokens are cut by
+    /// `state`'s tokenizer, a run of token bytes at a time (the word pass's runs, when it
+    /// is given and the text is ASCII), and the second tokenizer is brought level with it
+    /// at the end.
+    fn feed_shared(
+        &self,
+        state: &mut ModelState,
+        mut other: Option<(&Model, &mut ModelState)>,
+        folded: &str,
+        words: Option<&Words>,
+    ) {
         let config = &self.inner.config;
+        let words = words.filter(|w| w.walked(folded));
         TokenCache::with(|mut cache| {
+            let mut end_token = |state: &mut ModelState| {
+                let other = other.as_mut().map(|(model, state)| (*model, &mut **state));
+                self.end_token_shared(state, other, cache.as_deref_mut());
+            };
+            if let Some(words) = words {
+                // ASCII text: the tokens are the runs of letters and digits, and a byte
+                // between them ends the token before it.
+                let bytes = folded.as_bytes();
+                let runs = words.runs();
+                if state.tokenizer.pending()
+                    && !bytes.is_empty()
+                    && runs.first().is_none_or(|run| run.start > 0)
+                {
+                    end_token(state);
+                }
+                for run in runs {
+                    state.tokenizer.extend_run(config, bytes, run);
+                    if run.end < bytes.len() {
+                        end_token(state);
+                    }
+                }
+                return;
+            }
             // Letters of scripts the model does not read are spaces to it (see
             // `bulwark_core::script`); most text has none and is fed as it is.
             for piece in modelled_pieces(folded) {
-                for &byte in piece.as_bytes() {
-                    if state.tokenizer.push(config, byte) {
-                        self.end_token(state, cache.as_deref_mut());
+                let bytes = piece.as_bytes();
+                let mut at = 0;
+                while at < bytes.len() {
+                    let end = token_run_end(bytes, at);
+                    if end > at {
+                        state
+                            .tokenizer
+                            .extend(config, bytes.get(at..end).unwrap_or_default());
                     }
+                    // The byte at `end`, if any, is not a token byte: it ends the token.
+                    if end >= bytes.len() {
+                        break;
+                    }
+                    if state.tokenizer.pending() {
+                        end_token(state);
+                    }
+                    at = end + 1;
                 }
             }
         });
+        if let Some((_, other_state)) = other {
+            other_state.tokenizer = state.tokenizer;
+        }
     }
 
     /// The calibrated scores of everything fed so far (all zero before any token).
@@ -302,7 +396,7 @@ impl Model {
     pub fn logits(&self, state: &ModelState) -> Option<[f32; Category::COUNT]> {
         let mut state = state.clone();
         if state.tokenizer.pending() {
-            self.end_token(&mut state, None);
+            TokenCache::with(|cache| self.end_token(&mut state, cache));
         }
         if state.tokens == 0 {
             return None;
@@ -328,58 +422,131 @@ impl Model {
     /// Ends the token in progress: closes the window that ends before it, opens the one
     /// that starts with it, and adds its features to every open window.
     fn end_token(&self, state: &mut ModelState, cache: Option<&mut TokenCache>) {
-        let inner = &*self.inner;
-        let config = &inner.config;
+        self.end_token_shared(state, None, cache);
+    }
+
+    /// [`Model::end_token`] for `state` and, when given, for a second model's state fed the
+    /// same text: the token is hashed and keyed once, its evidence looked up per model.
+    fn end_token_shared(
+        &self,
+        state: &mut ModelState,
+        other: Option<(&Model, &mut ModelState)>,
+        mut cache: Option<&mut TokenCache>,
+    ) {
+        let ModelState {
+            tokenizer,
+            tokens,
+            windows,
+            best,
+        } = state;
+        let len = tokenizer.token().len();
+        let key = cache::key(tokenizer.head(), len);
+        // A cached token brings its unigram hash along: it is not hashed again.
+        let cached = cache
+            .as_deref()
+            .and_then(|cache| cache.get(self.inner.id, &key, len));
+        let unigram = match cached {
+            Some((unigram, _)) => unigram,
+            None => tokenizer.unigram(&self.inner.config),
+        };
+        let ended = tokenizer.end_with(&self.inner.config, unigram);
+        let token = Token { ended, key, len };
+        let own = self.own(tokenizer, &token, cached, cache.as_deref_mut());
+        self.add_token(tokens, windows, best, own);
+        if let Some((model, other)) = other {
+            let cached = cache
+                .as_deref()
+                .and_then(|cache| cache.get(model.inner.id, &key, len));
+            let own = model.own(tokenizer, &token, cached, cache);
+            model.add_token(&mut other.tokens, &mut other.windows, &mut other.best, own);
+        }
+        tokenizer.reset();
+    }
+
+    /// The evidence of the token `tokenizer` has just ended (`token.ended` is `None` when
+    /// it repeats the token before and adds nothing): its own features' weights, cached
+    /// (`cached`, or computed and then cached), and its bigram's.
+    #[inline(always)]
+    fn own(
+        &self,
+        tokenizer: &mut Tokenizer,
+        token: &Token,
+        cached: Option<(u64, Own)>,
+        cache: Option<&mut TokenCache>,
+    ) -> Own {
+        let Some(ended) = token.ended else {
+            return Own::default();
+        };
+        let mut own = match cached {
+            Some((_, own)) => own,
+            None => {
+                let own = self.own_features(tokenizer, ended.unigram);
+                if let Some(cache) = cache {
+                    cache.insert(self.inner.id, token.key, token.len, ended.unigram, own);
+                }
+                own
+            }
+        };
+        if let Some(bigram) = ended.bigram {
+            self.add_bucket(&mut own, bigram);
+        }
+        own
+    }
+
+    /// The weights of the features the ended token has on its own (unigram and byte
+    /// n-grams), computed: what the token cache keeps. Out of line, so that the hot path
+    /// of a cached token stays small.
+    #[inline(never)]
+    fn own_features(&self, tokenizer: &mut Tokenizer, unigram: u64) -> Own {
+        let mut own = Own::default();
+        tokenizer.own_features(&self.inner.config, unigram, |bucket| {
+            self.add_bucket(&mut own, bucket);
+        });
+        own
+    }
+
+    /// Adds one feature's weights to `own`.
+    #[inline]
+    fn add_bucket(&self, own: &mut Own, bucket: u32) {
+        own.features += 1;
+        if let Some(row) = self.inner.weights.get(bucket as usize) {
+            for (sum, &w) in own.sums.iter_mut().zip(row) {
+                *sum += i32::from(w);
+            }
+        }
+    }
+
+    /// Counts one more token with evidence `own`: closes the window that ends before it,
+    /// opens the one that starts with it, and adds `own` to every open window.
+    #[inline(always)]
+    fn add_token(
+        &self,
+        tokens: &mut u64,
+        windows: &mut [Window; MAX_OVERLAP],
+        best: &mut Option<[f32; Category::COUNT]>,
+        own: Own,
+    ) {
+        let config = &self.inner.config;
         let hop = u64::from(config.hop_tokens);
         let overlap = config.overlap() as u64;
-        if state.tokens.is_multiple_of(hop) {
-            let k = state.tokens / hop;
-            if let Some(slot) = state.windows.get_mut((k % overlap) as usize) {
+        if tokens.is_multiple_of(hop) {
+            let k = *tokens / hop;
+            if let Some(slot) = windows.get_mut((k % overlap) as usize) {
                 if k >= overlap {
                     let logits = self.window_logits(slot);
-                    state.best = Some(state.best.map_or(logits, |b| max_each(b, logits)));
+                    *best = Some(best.map_or(logits, |b| max_each(b, logits)));
                 }
                 *slot = Window::default();
             }
         }
-        let add = |own: &mut Own, bucket: u32| {
-            own.features += 1;
-            if let Some(row) = inner.weights.get(bucket as usize) {
-                for (sum, &w) in own.sums.iter_mut().zip(row) {
-                    *sum += i32::from(w);
-                }
-            }
-        };
-        let mut token = Own::default();
-        let tokenizer = &mut state.tokenizer;
-        if let Some(ended) = tokenizer.end(config) {
-            let compute = |tokenizer: &mut Tokenizer| {
-                let mut own = Own::default();
-                tokenizer.own_features(config, ended.unigram, |bucket| add(&mut own, bucket));
-                own
-            };
-            token = match cache {
-                Some(cache) => {
-                    // The key is copied out so that `compute` may borrow the tokenizer.
-                    let len = tokenizer.token().len();
-                    let key = cache::key(tokenizer.head(), len);
-                    cache.get_or_insert(inner.id, key, len, ended.unigram, || compute(tokenizer))
-                }
-                None => compute(tokenizer),
-            };
-            if let Some(bigram) = ended.bigram {
-                add(&mut token, bigram);
-            }
-        }
-        tokenizer.reset();
-        let Own { sums, features } = token;
-        for window in state.windows.iter_mut().take(overlap as usize) {
+        let Own { sums, features } = own;
+        for window in windows.iter_mut().take(overlap as usize) {
             window.features += features;
             for (total, sum) in window.sums.iter_mut().zip(sums) {
                 *total += sum;
             }
         }
-        state.tokens += 1;
+        *tokens += 1;
     }
 
     /// The raw logit per category of one window.

@@ -419,3 +419,41 @@ fn the_token_cache_changes_no_result() {
     });
     assert_eq!(cold, logits_uncached(&a, text));
 }
+
+proptest! {
+    /// Feeding from the word pass, alone or with a second model in the same pass, gives
+    /// exactly what feeding each model the text byte by byte gives, wherever the text is
+    /// cut (a token left open by one piece continues into the next).
+    #[test]
+    fn the_word_pass_and_the_shared_feed_change_no_result(
+        text in "[a-zA-Z0-9 ,.!?\t\n'\u{0}é中-]{0,120}",
+        cuts in proptest::collection::vec(0usize..130, 0..4),
+    ) {
+        let a = toy(small_config());
+        let negated = a.inner.weights.iter().map(|row| row.map(i8::saturating_neg)).collect();
+        let b = Model::from_parts("toy-2".to_owned(), small_config(), *a.heads(), negated).unwrap();
+        let mut points: Vec<usize> = cuts
+            .into_iter()
+            .map(|c| c.min(text.len()))
+            .filter(|&c| text.is_char_boundary(c))
+            .collect();
+        points.sort_unstable();
+        points.push(text.len());
+        let (mut plain_a, mut plain_b) = (a.start(), b.start());
+        let (mut words_a, mut both_a, mut both_b) = (a.start(), a.start(), b.start());
+        let mut words = Words::new();
+        let mut from = 0;
+        for point in points {
+            let piece = &text[from..point];
+            from = point;
+            a.feed(&mut plain_a, piece);
+            b.feed(&mut plain_b, piece);
+            words.scan(piece);
+            a.feed_words(&mut words_a, piece, &words);
+            a.feed_both(&mut both_a, &b, &mut both_b, piece, Some(&words));
+        }
+        prop_assert_eq!(a.logits(&words_a), a.logits(&plain_a));
+        prop_assert_eq!(a.logits(&both_a), a.logits(&plain_a));
+        prop_assert_eq!(b.logits(&both_b), b.logits(&plain_b));
+    }
+}

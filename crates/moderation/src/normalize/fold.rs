@@ -135,14 +135,15 @@ fn stretch_start(bytes: &[u8], from: usize, wide: usize) -> usize {
 /// The first byte from `from` on that the bulk copy cannot take: a control, a line break
 /// or tab, the second of two spaces, or a leetspeak substitute; the length if none.
 fn attention(bytes: &[u8], from: usize) -> usize {
-    let mut prev_space = false;
     for (i, &b) in bytes.iter().enumerate().skip(from) {
         let class = CLASSES.get(usize::from(b)).copied().unwrap_or(0);
-        let space = b == b' ';
-        if class & (CONTROL | BREAK | SUBSTITUTE) != 0 || (space && prev_space) {
+        // One test per byte: most are letters; a plain space looks back one byte.
+        if class & (CONTROL | BREAK | SUBSTITUTE | SPACE) != 0
+            && (class & (CONTROL | BREAK | SUBSTITUTE) != 0
+                || (i > from && bytes.get(i - 1) == Some(&b' ')))
+        {
             return i;
         }
-        prev_space = space;
     }
     bytes.len()
 }

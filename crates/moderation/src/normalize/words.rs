@@ -91,6 +91,16 @@ impl Packer {
     pub(crate) fn key(&self) -> Option<u64> {
         (self.len > 0 && self.len <= Self::MAX_LETTERS).then_some(self.key)
     }
+
+    /// Packs a run of ASCII letters of either case, `len` of them, as `push` would pack
+    /// them lowercased: a letter's code is its low five bits (`a` and `A` are both 1), so
+    /// a caller walking the run adds each with `key << 5 | u64::from(letter & 31)` and
+    /// asks here for the key (bits shifted out past the twelfth letter do not matter: such
+    /// a word has none).
+    #[inline]
+    pub(crate) fn key_of_letters(key: u64, len: usize) -> Option<u64> {
+        (len > 0 && len <= usize::from(Self::MAX_LETTERS)).then_some(key)
+    }
 }
 
 /// The word list as a hash table of packed keys, each flagged with whether the word is in
@@ -265,6 +275,31 @@ mod tests {
             }
         );
         assert_eq!(dict.lookup(key("qwxz")), Hit::default());
+    }
+
+    #[test]
+    fn letter_codes_pack_as_lowercase() {
+        for word in [
+            "a",
+            "Hello",
+            "PASSWORD",
+            "abcdefghijkl",
+            "abcdefghijklm",
+            "zZ",
+        ] {
+            let mut packer = Packer::default();
+            let mut key = 0_u64;
+            for b in word.bytes() {
+                packer.push(b.to_ascii_lowercase());
+                key = (key << 5) | u64::from(b & 31);
+            }
+            assert_eq!(
+                Packer::key_of_letters(key, word.len()),
+                packer.key(),
+                "{word}"
+            );
+        }
+        assert_eq!(Packer::key_of_letters(0, 0), None);
     }
 
     #[test]

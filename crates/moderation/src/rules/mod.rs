@@ -37,6 +37,7 @@ use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use bulwark_core::{Category, Side};
+use bulwark_semantic::Words;
 use regex::{Regex, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 
@@ -173,6 +174,9 @@ struct Compiled {
     /// The longest term, in bytes, and the widest window, in words: how far back a stream
     /// must look for what the next piece may complete.
     longest_term: usize,
+    /// The longest of the patterns' literals, in bytes (a stream looks this far back for
+    /// one that crosses into the next piece).
+    longest_literal: usize,
     widest_window: u32,
     /// The longest match any pattern can make, in bytes; `None` when one is unbounded
     /// (a stream then gives the patterns its whole tail).
@@ -235,7 +239,8 @@ const STREAM_TAIL: usize = 1024;
 /// in each new piece only (plus the few bytes a term crossing into it can start in); their
 /// occurrences are kept, numbered by word from the start of the stream, for as long as a
 /// later one could still complete a co-occurrence rule with them. Patterns see the end of
-/// the text ([`STREAM_TAIL`] bytes).
+/// the text ([`STREAM_TAIL`] bytes), and run only when the literals found there (kept as
+/// the pieces' term searches find them) satisfy what a match needs, as in a whole text.
 #[derive(Debug, Default, Clone)]
 pub struct RuleStream {
     /// The end of the folded text so far.
@@ -246,6 +251,14 @@ pub struct RuleStream {
     words_dropped: u32,
     /// Term occurrences `(rule, word, group)` still near enough to matter.
     events: Vec<(usize, u32, u8)>,
+    /// Occurrences of the patterns' literals in `tail`, `(start, literal)`: every one, as
+    /// each piece's term search finds those that end in it, so that the patterns run
+    /// only when a match could have what it needs.
+    literals: Vec<(usize, usize)>,
+    /// The literals found near the end at the last check and whether the patterns'
+    /// condition held on them: consecutive checks mostly see the same ones, and the
+    /// condition is a tree to walk.
+    needs: Option<(Vec<bool>, bool)>,
 }
 
 impl RuleStream {
@@ -276,6 +289,10 @@ impl RuleStream {
         self.words_dropped = self
             .words_dropped
             .saturating_add(u32::try_from(dropped).unwrap_or(u32::MAX));
+        self.literals.retain(|&(start, _)| start >= keep_from);
+        for (start, _) in &mut self.literals {
+            *start -= keep_from;
+        }
     }
 }
 
@@ -301,6 +318,7 @@ impl RulePack {
                 patterns: None,
                 pattern_rules: Vec::new(),
                 longest_term: 0,
+                longest_literal: 0,
                 widest_window: 0,
                 longest_pattern: Some(0),
             }),
@@ -468,6 +486,7 @@ impl RulePack {
         Ok(Self {
             inner: Arc::new(Compiled {
                 longest_term: term_text.iter().map(String::len).max().unwrap_or(0),
+                longest_literal: literals.iter().map(Vec::len).max().unwrap_or(0),
                 longest_pattern: longest_match(&pattern_text),
                 widest_window: rules.iter().map(|r| r.window).max().unwrap_or(0),
                 specs,
@@ -505,13 +524,27 @@ impl RulePack {
         scratch: &mut RuleScratch,
         hits: &mut Vec<RuleHit>,
     ) {
+        self.find_words(folded, None, side, scratch, hits);
+    }
+
+    /// [`RulePack::find`] given the word pass over `folded` ([`Words::scan`] of this very
+    /// text), whose word starts the co-occurrence windows count by when the text is ASCII.
+    pub fn find_words(
+        &self,
+        folded: &str,
+        words: Option<&Words>,
+        side: Side,
+        scratch: &mut RuleScratch,
+        hits: &mut Vec<RuleHit>,
+    ) {
         let pack = &*self.inner;
+        let starts = words.filter(|w| w.walked(folded)).map(Words::word_starts);
         scratch.fired.clear();
         scratch.fired.resize(pack.rules.len(), false);
         scratch.literals.clear();
         scratch.literals.resize(pack.literals, false);
         if let Some(terms) = &pack.terms {
-            self.match_terms(terms, folded, scratch);
+            self.match_terms(terms, folded, starts, scratch);
         }
         if let Some(patterns) = &pack.patterns {
             let literals = &scratch.literals;
@@ -557,39 +590,28 @@ impl RulePack {
             .word_starts
             .extend(scratch.word_starts.iter().map(|&s| s + old_len));
         let tail = stream.tail.as_str();
-        if let Some(patterns) = &pack.patterns {
-            // Matches that end in the new text start at most `longest_pattern` bytes
-            // before it; the search starts there but sees the text before it, so word
-            // boundaries are judged as in the whole text.
-            let mut from = pack
-                .longest_pattern
-                .map_or(0, |longest| (old_len + 1).saturating_sub(longest));
-            while !tail.is_char_boundary(from) {
-                from -= 1;
-            }
-            for matched in patterns.matches_at(tail, from).iter() {
-                if let Some(&rule) = pack.pattern_rules.get(matched) {
-                    mark(&mut scratch.fired, rule);
-                }
-            }
-        }
         if let Some(terms) = &pack.terms {
             // Occurrences that end in the new text; those that ended before were counted
             // by an earlier piece.
-            let mut from = (old_len + 1).saturating_sub(pack.longest_term);
+            let mut from =
+                (old_len + 1).saturating_sub(pack.longest_term.max(pack.longest_literal));
             while !tail.is_char_boundary(from) {
                 from -= 1;
             }
             let mut new_rules = false;
             for found in terms.find_overlapping_iter(tail.get(from..).unwrap_or("")) {
                 let (start, end) = (from + found.start(), from + found.end());
-                let Some(term) = pack.term_uses.get(found.pattern().as_usize()) else {
+                if end <= old_len {
+                    continue;
+                }
+                let id = found.pattern().as_usize();
+                if let Some(&Some(literal)) = pack.pattern_literals.get(id) {
+                    stream.literals.push((start, literal));
+                }
+                let Some(term) = pack.term_uses.get(id) else {
                     continue;
                 };
-                if end <= old_len
-                    || !starts_word(tail, start)
-                    || !(term.prefix || ends_word(tail, end))
-                {
+                if !starts_word(tail, start) || !(term.prefix || ends_word(tail, end)) {
                     continue;
                 }
                 let word = stream.word_starts.partition_point(|&s| s <= start);
@@ -618,6 +640,45 @@ impl RulePack {
             let reach = pack.widest_window.saturating_mul(2);
             stream.events.retain(|e| e.1.saturating_add(reach) >= words);
         }
+        if let Some(patterns) = &pack.patterns {
+            // Matches that end in the new text start at most `longest_pattern` bytes
+            // before it; the search starts there but sees the text before it, so word
+            // boundaries are judged as in the whole text.
+            let mut from = pack
+                .longest_pattern
+                .map_or(0, |longest| (old_len + 1).saturating_sub(longest));
+            while !tail.is_char_boundary(from) {
+                from -= 1;
+            }
+            // A match lies after `from`, and so do the literals it needs: when none of
+            // the patterns' conditions holds on the literals there, none can match.
+            scratch.literals.clear();
+            scratch.literals.resize(pack.literals, false);
+            for &(_, literal) in stream.literals.iter().filter(|(start, _)| *start >= from) {
+                if let Some(slot) = scratch.literals.get_mut(literal) {
+                    *slot = true;
+                }
+            }
+            let literals = &scratch.literals;
+            let holds = match &mut stream.needs {
+                Some((seen, holds)) if seen == literals => *holds,
+                cached => {
+                    let found = |n: usize| literals.get(n).copied().unwrap_or(true);
+                    let holds = pack.pattern_needs.holds(&found);
+                    let (seen, slot) = cached.get_or_insert_with(|| (Vec::new(), holds));
+                    seen.clone_from(literals);
+                    *slot = holds;
+                    holds
+                }
+            };
+            if holds {
+                for matched in patterns.matches_at(tail, from).iter() {
+                    if let Some(&rule) = pack.pattern_rules.get(matched) {
+                        mark(&mut scratch.fired, rule);
+                    }
+                }
+            }
+        }
         for (rule, fired) in pack.rules.iter().zip(&scratch.fired) {
             if *fired && applies(rule, side) {
                 hits.push(rule.hit());
@@ -626,10 +687,24 @@ impl RulePack {
         stream.trim();
     }
 
-    fn match_terms(&self, terms: &AhoCorasick, folded: &str, scratch: &mut RuleScratch) {
+    /// Matches the terms, numbering their occurrences by word: by `starts` when given (the
+    /// word pass's), else by the starts found here.
+    fn match_terms(
+        &self,
+        terms: &AhoCorasick,
+        folded: &str,
+        starts: Option<&[usize]>,
+        scratch: &mut RuleScratch,
+    ) {
         let pack = &*self.inner;
-        scratch.word_starts.clear();
-        word_starts(folded, &mut scratch.word_starts);
+        let starts = match starts {
+            Some(starts) => starts,
+            None => {
+                scratch.word_starts.clear();
+                word_starts(folded, &mut scratch.word_starts);
+                &scratch.word_starts
+            }
+        };
         scratch.events.clear();
         for found in terms.find_overlapping_iter(folded) {
             let id = found.pattern().as_usize();
@@ -648,7 +723,7 @@ impl RulePack {
             }
             // The word the match starts in (matches may start mid-token after
             // punctuation, which still counts as that word).
-            let word = scratch.word_starts.partition_point(|&s| s <= found.start());
+            let word = starts.partition_point(|&s| s <= found.start());
             let word = u32::try_from(word).unwrap_or(u32::MAX);
             for &(rule, group) in &term.uses {
                 scratch.events.push((rule, word, group));
@@ -769,6 +844,18 @@ fn parse_term(term: &str) -> Result<(String, bool), String> {
 /// ASCII bytes are classified without decoding; only non-ASCII characters are decoded.
 fn word_starts(text: &str, out: &mut Vec<usize>) {
     let bytes = text.as_bytes();
+    if text.is_ascii() {
+        // Most folded text: a byte is a character, and the test below is all there is.
+        let mut previous_space = true;
+        for (at, &b) in bytes.iter().enumerate() {
+            let space = b == b' ' || (0x09..=0x0d).contains(&b);
+            if previous_space && !space {
+                out.push(at);
+            }
+            previous_space = space;
+        }
+        return;
+    }
     let mut previous_space = true;
     let mut at = 0;
     while let Some(&b) = bytes.get(at) {
@@ -872,6 +959,42 @@ mod tests {
         );
     }
 
+    /// The word pass's word starts number term occurrences as the pack's own do: every
+    /// example of the built-in pack, folded, fires the same rules either way.
+    #[test]
+    fn the_word_pass_fires_the_same_rules() {
+        let pack = RulePack::builtin();
+        let normalizer = Normalizer::new();
+        let (mut scratch, mut rules, mut words) =
+            (Scratch::new(), RuleScratch::default(), Words::new());
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let mut checked = 0;
+        for spec in pack.specs() {
+            for text in spec.hits.iter().chain(&spec.misses) {
+                let normalized = normalizer.normalize(text, &mut scratch);
+                for piece in normalized.texts() {
+                    words.scan(piece);
+                    for side in [Side::Input, Side::Output] {
+                        a.clear();
+                        b.clear();
+                        pack.find(piece, side, &mut rules, &mut a);
+                        pack.find_words(piece, Some(&words), side, &mut rules, &mut b);
+                        assert_eq!(a, b, "{piece:?}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 100, "{checked}");
+        let mut starts = Vec::new();
+        for text in ["a  b\tc\u{b}d .e", "", "  ", "x"] {
+            starts.clear();
+            word_starts(text, &mut starts);
+            words.scan(text);
+            assert_eq!(words.word_starts(), starts, "{text:?}");
+        }
+    }
+
     /// The golden corpus: every example in the built-in pack.
     #[test]
     fn builtin_examples_hit_and_miss() {
@@ -922,6 +1045,45 @@ mod tests {
         ids.sort();
         ids.dedup();
         ids
+    }
+
+    /// A pattern's literal longer than every term, crossing from one piece into the next,
+    /// is still seen by the literal check that decides whether the patterns run.
+    #[test]
+    fn streams_see_long_literals_across_pieces() {
+        let pack = RulePack::from_toml(
+            r#"
+            version = 1
+            [[rule]]
+            id = "T-LONG"
+            category = "jailbreak"
+            title = "test"
+            refs = ["test"]
+            score = 0.85
+            pattern = '\bfoo bar baz quux(?:es)?\b'
+
+            [[rule]]
+            id = "T-TERM"
+            category = "prompt_injection"
+            title = "test"
+            refs = ["test"]
+            score = 0.85
+            all = [["zork"], ["mode"]]
+            "#,
+        )
+        .unwrap();
+        assert!(pack.inner.longest_literal > pack.inner.longest_term);
+        for pieces in [
+            &["please foo bar", "baz quux now"][..],
+            &["please foo", "bar baz", "quux"],
+            &["foo bar baz quux"],
+            &["a", "foo bar baz", "quuxes", "zork mode"],
+        ] {
+            let whole = fire(&pack, &pieces.join(" "), Side::Input);
+            assert!(whole.contains(&"T-LONG".to_owned()), "{pieces:?}");
+            assert_eq!(fire_stream(&pack, pieces, Side::Input), whole, "{pieces:?}");
+        }
+        assert!(fire_stream(&pack, &["foo bar", "baz", "qux"], Side::Input).is_empty());
     }
 
     /// Every golden example, cut into pieces of one to four words at pseudo-random places,

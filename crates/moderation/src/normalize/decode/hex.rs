@@ -117,7 +117,14 @@ pub(super) struct Pairs {
 
 impl Pairs {
     /// Feeds the next token; returns a finished run of pairs when this token ends one.
+    #[inline]
     pub(super) fn token(&mut self, range: Range<usize>, token: &[u8]) -> Option<Range<usize>> {
+        // A pair token has two to five bytes (`41`, `0x41,`): most words are turned away
+        // here, without a look at their bytes.
+        let first = token.first().copied().unwrap_or(0);
+        if !(2..=5).contains(&token.len()) || !(first.is_ascii_hexdigit() || first == b'\\') {
+            return self.finish();
+        }
         if pair(token).is_some() {
             if self.count == 0 {
                 self.start = range.start;
@@ -131,7 +138,11 @@ impl Pairs {
     }
 
     /// Ends the current run; returns it if it is long enough.
+    #[inline]
     pub(super) fn finish(&mut self) -> Option<Range<usize>> {
+        if self.count == 0 {
+            return None;
+        }
         let long = self.count >= MIN_PAIRS;
         self.count = 0;
         long.then_some(self.start..self.end)

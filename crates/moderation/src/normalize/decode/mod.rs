@@ -395,9 +395,45 @@ fn map_range(holes: &[Hole], range: &Range<usize>) -> Range<usize> {
     shift(range.start, true)..shift(range.end, false)
 }
 
+/// Byte classes of [`scan_text`]: ASCII whitespace (as `u8::is_ascii_whitespace`), ASCII
+/// letters, and the punctuation that ends a ROT13 stretch.
+const SPACE: u8 = 1;
+const LETTER: u8 = 2;
+const STOP: u8 = 4;
+
+#[expect(
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time: a bad index fails the build"
+)]
+const CLASSES: [u8; 256] = {
+    let mut table = [0_u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        table[b] = if c.is_ascii_whitespace() {
+            SPACE
+        } else if c.is_ascii_alphabetic() {
+            LETTER
+        } else if rot13::Stretches::is_boundary(c) {
+            STOP
+        } else {
+            0
+        };
+        b += 1;
+    }
+    table
+};
+
+#[inline]
+fn class(b: u8) -> u8 {
+    CLASSES.get(usize::from(b)).copied().unwrap_or(0)
+}
+
 /// Finds the candidates of a level in one pass: percent-encoding, hex escapes, hex digits
 /// and base64 inside whitespace-separated tokens, spaced hex pairs across tokens, and —
-/// when `rot13` is given — ROT13 stretches, from the words inside the tokens.
+/// when `rot13` is given — ROT13 stretches, from the words inside the tokens. Each byte is
+/// classified once, by table; a word's letters are packed for the ROT13 lookup as they
+/// are passed.
 fn scan_text(
     text: &str,
     mut rot13: Option<(&Dictionary, rot13::Stretches)>,
@@ -407,7 +443,7 @@ fn scan_text(
     let mut pairs = hex::Pairs::default();
     let mut i = 0;
     loop {
-        while let Some(&b) = bytes.get(i).filter(|b| b.is_ascii_whitespace()) {
+        while let Some(&b) = bytes.get(i).filter(|&&b| class(b) & SPACE != 0) {
             if let Some((_, stretches)) = rot13.as_mut().filter(|_| b == b'\n')
                 && let Some(range) = stretches.boundary()
             {
@@ -422,33 +458,45 @@ fn scan_text(
             break;
         }
         let start = i;
-        while let Some(&b) = bytes.get(i).filter(|b| !b.is_ascii_whitespace()) {
-            if let Some((dict, stretches)) = rot13.as_mut() {
-                if b.is_ascii_alphabetic() {
-                    let word = i;
-                    let mut packer = Packer::default();
-                    while let Some(&b) = bytes.get(i).filter(|b| b.is_ascii_alphabetic()) {
-                        packer.push(b.to_ascii_lowercase());
-                        i += 1;
+        match rot13.as_mut() {
+            Some((dict, stretches)) => {
+                while let Some(&b) = bytes.get(i) {
+                    let c = class(b);
+                    if c & SPACE != 0 {
+                        break;
                     }
-                    if let Some(range) = stretches.word(word..i, &packer, dict) {
+                    if c & LETTER != 0 {
+                        let word = i;
+                        let mut key = 0_u64;
+                        while let Some(&b) = bytes.get(i).filter(|&&b| class(b) & LETTER != 0) {
+                            key = (key << 5) | u64::from(b & 31);
+                            i += 1;
+                        }
+                        let key = Packer::key_of_letters(key, i - word);
+                        if let Some(range) = stretches.word(word..i, key, dict) {
+                            found(Candidate {
+                                form: Form::Rot13,
+                                range,
+                            });
+                        }
+                        continue;
+                    }
+                    if c & STOP != 0
+                        && let Some(range) = stretches.boundary()
+                    {
                         found(Candidate {
                             form: Form::Rot13,
                             range,
                         });
                     }
-                    continue;
-                }
-                if rot13::Stretches::is_boundary(b)
-                    && let Some(range) = stretches.boundary()
-                {
-                    found(Candidate {
-                        form: Form::Rot13,
-                        range,
-                    });
+                    i += 1;
                 }
             }
-            i += 1;
+            None => {
+                while bytes.get(i).is_some_and(|&b| class(b) & SPACE == 0) {
+                    i += 1;
+                }
+            }
         }
         let token = bytes.get(start..i).unwrap_or(&[]);
         if let Some(range) = pairs.token(start..i, token) {
@@ -486,6 +534,11 @@ fn scan_token(token: &[u8], offset: usize, found: &mut impl FnMut(Candidate) -> 
             range: offset..offset + token.len(),
         })
     {
+        return;
+    }
+    // Four `\xHH` escapes and a base64 or hex run each take sixteen bytes at least: a
+    // shorter token (most words) holds neither.
+    if token.len() < hex::MIN_ESCAPES * 4 && token.len() < base64::MIN_LEN {
         return;
     }
     let mut j = 0;

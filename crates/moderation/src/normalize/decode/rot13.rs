@@ -11,7 +11,9 @@
 
 use std::ops::Range;
 
-use crate::normalize::words::{Dictionary, Packer};
+use crate::normalize::words::Dictionary;
+#[cfg(test)]
+use crate::normalize::words::Packer;
 
 /// Most words in one stretch.
 const MAX_WORDS: u32 = 64;
@@ -79,13 +81,14 @@ impl Stretches {
         }
     }
 
-    /// Counts the word at `range`, whose letters were packed into `packer`; returns the
-    /// stretch if the word filled it and it reads as ROT13.
+    /// Counts the word at `range`, whose letters packed into `key` (`Packer::key`: `None`
+    /// when the word is too long to pack); returns the stretch if the word filled it and it
+    /// reads as ROT13.
     #[inline]
     pub(super) fn word(
         &mut self,
         range: Range<usize>,
-        packer: &Packer,
+        key: Option<u64>,
         dict: &Dictionary,
     ) -> Option<Range<usize>> {
         if self.words == 0 {
@@ -93,7 +96,7 @@ impl Stretches {
         }
         self.end = range.end;
         self.words += 1;
-        let hit = packer.key().map(|k| dict.lookup(k)).unwrap_or_default();
+        let hit = key.map(|k| dict.lookup(k)).unwrap_or_default();
         self.plain += u32::from(hit.plain);
         self.rotated += u32::from(hit.rotated);
         if self.words >= MAX_WORDS {
@@ -104,7 +107,7 @@ impl Stretches {
     }
 
     /// Whether `b` ends a stretch.
-    pub(super) fn is_boundary(b: u8) -> bool {
+    pub(super) const fn is_boundary(b: u8) -> bool {
         matches!(b, b'\n' | b'.' | b'!' | b'?' | b';' | b':')
     }
 
@@ -137,7 +140,7 @@ fn scan(text: &[u8], dict: &Dictionary, marker: bool, mut found: impl FnMut(Rang
                 packer.push(b.to_ascii_lowercase());
                 i += 1;
             }
-            if let Some(range) = stretches.word(start..i, &packer, dict) {
+            if let Some(range) = stretches.word(start..i, packer.key(), dict) {
                 found(range);
             }
             continue;
