@@ -1,7 +1,7 @@
 //! What a pattern's match must contain: a condition on the literals of a text, derived
-//! from the pattern's syntax, that every match satisfies. When no pattern's condition
-//! holds, no pattern can match and the `RegexSet` is not run at all; when one holds, the
-//! set runs as it always did, so the results are the same either way.
+//! from the pattern's syntax, that every match satisfies. A group of patterns (one
+//! `RegexSet`) runs only when one of its patterns' conditions holds: when none does, none
+//! of them can match, so the results are the same as running them all.
 //!
 //! The condition is necessary, never sufficient: a literal the pattern spells out (`dan`,
 //! `access granted`) must occur in any match; a concatenation needs all its parts, an
@@ -135,6 +135,19 @@ impl Need {
                     Self::Nothing
                 } else {
                     Self::Any(needs)
+                }
+            }
+        }
+    }
+
+    /// Calls `each(n)` for every literal the condition refers to.
+    pub(super) fn each_literal(&self, each: &mut impl FnMut(usize)) {
+        match self {
+            Self::Nothing => {}
+            Self::Literal(n) => each(*n),
+            Self::All(needs) | Self::Any(needs) => {
+                for need in needs {
+                    need.each_literal(each);
                 }
             }
         }
