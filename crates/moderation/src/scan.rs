@@ -254,6 +254,10 @@ struct PieceScratch {
 }
 
 impl ScanScratch {
+    /// Inputs up to this size leave their buffers in place for the next scan; a larger
+    /// one's are given back when it has been scanned.
+    pub const KEEP_BYTES: usize = 256 * 1024;
+
     pub fn new() -> Self {
         Self::default()
     }
@@ -433,6 +437,11 @@ impl Scanner {
         }
         verdict.scores.max_with(&self.scores(&logits, side));
         verdict.apply(self.thresholds(side));
+        if text.len() > ScanScratch::KEEP_BYTES {
+            // Buffers grow with the input: a rare huge one must not pin its memory to
+            // the thread for good.
+            *scratch = ScanScratch::new();
+        }
         verdict
     }
 
@@ -699,6 +708,30 @@ mod tests {
 
     fn scan(text: &str, side: Side) -> Verdict {
         Scanner::builtin().scan(text, side, &mut ScanScratch::new())
+    }
+
+    #[test]
+    fn a_huge_input_gives_its_buffers_back() {
+        let scanner = Scanner::builtin();
+        let mut scratch = ScanScratch::new();
+        let ordinary = DMARC.repeat(100);
+        scanner.scan(&ordinary, Side::Input, &mut scratch);
+        let kept = scratch.normalize.folded_capacity();
+        assert!(
+            kept >= ordinary.len(),
+            "an ordinary input's buffer is kept for reuse"
+        );
+
+        let huge = DMARC.repeat(ScanScratch::KEEP_BYTES / DMARC.len() * 4);
+        let verdict = scanner.scan(&huge, Side::Input, &mut scratch);
+        assert!(!verdict.is_flagged());
+        assert!(
+            scratch.normalize.folded_capacity() < ScanScratch::KEEP_BYTES,
+            "a huge input's buffers are not kept"
+        );
+        // And the scratch still works.
+        let verdict = scanner.scan(PHISHING, Side::Input, &mut scratch);
+        assert!(verdict.is_flagged());
     }
 
     #[test]

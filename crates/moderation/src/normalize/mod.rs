@@ -156,6 +156,12 @@ impl Scratch {
         self.folded.shrink_to(bytes);
         self.decode.shrink_to(bytes);
     }
+
+    /// The folded text's buffer, the one that grows with the input.
+    #[cfg(test)]
+    pub(crate) fn folded_capacity(&self) -> usize {
+        self.folded.capacity()
+    }
 }
 
 /// The result of normalising one input; it borrows the [`Scratch`] it was written to.
