@@ -6,12 +6,18 @@
 //!
 //! Arguments: `input`, `output` or `both` (default), then the number of scans (default
 //! 1,000). The first scan (building the models, warming the caches) is not counted.
+//! `stream` streams the answer through `StreamScan` instead, in 16-byte pieces (a
+//! gateway's SSE chunk is a few tokens) with the verdict read after each, on the output
+//! side, as the gateway does.
 
 #![allow(clippy::print_stdout, reason = "an example prints its result")]
 
 use std::hint::black_box;
 
 use bulwark_moderation::{ScanScratch, Scanner, Side};
+
+/// The bytes of a streamed piece (widened to a char boundary).
+const PIECE: usize = 16;
 
 /// `bench/chat.lua`'s two messages, joined with a newline as the gateway joins them.
 const PROMPT: &str = "You are a concise support assistant for Acme Cloud, a hosting provider. \
@@ -41,6 +47,15 @@ fn main() {
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let scanner = Scanner::builtin();
     let mut scratch = ScanScratch::new();
+    if which == "stream" {
+        let mut flagged = stream(&scanner, 1);
+        flagged += stream(&scanner, n);
+        println!(
+            "{} bytes streamed in {PIECE}-byte pieces, {n} streams, {flagged} flagged",
+            ANSWER.len()
+        );
+        return;
+    }
     let input = matches!(which.as_str(), "input" | "both");
     let output = matches!(which.as_str(), "output" | "both");
     // Warm-up: builds the models and grows the scratch buffers and caches.
@@ -73,6 +88,28 @@ fn run(scanner: &Scanner, scratch: &mut ScanScratch, input: bool, output: bool, 
                     .is_flagged(),
             );
         }
+    }
+    flagged
+}
+
+/// The measured loop of `stream`: a fresh stream per answer, as the gateway starts one per
+/// completion.
+#[inline(never)]
+fn stream(scanner: &Scanner, n: usize) -> usize {
+    let mut flagged = 0;
+    for _ in 0..n {
+        let mut stream = scanner.stream(Side::Output);
+        let mut rest = black_box(ANSWER);
+        while !rest.is_empty() {
+            let mut cut = rest.len().min(PIECE);
+            while !rest.is_char_boundary(cut) {
+                cut += 1;
+            }
+            let (piece, tail) = rest.split_at(cut);
+            flagged += usize::from(stream.push(piece).is_flagged());
+            rest = tail;
+        }
+        flagged += usize::from(stream.finish().is_flagged());
     }
     flagged
 }
