@@ -574,24 +574,25 @@ impl StreamScan {
     /// checked so far. [`StreamScan::checked`] says how much of the text that is.
     pub fn push(&mut self, piece: &str) -> &Verdict {
         self.received += piece.len();
+        let before = self.pending.len();
         self.pending.push_str(piece);
         let cut = if self.pending.len() > MAX_PENDING {
             floor_char_boundary(&self.pending, self.pending.len())
         } else {
-            // Up to and including the last whitespace.
-            match self
-                .pending
-                .char_indices()
-                .rev()
-                .find(|(_, c)| c.is_whitespace())
-            {
-                Some((at, c)) => at + c.len_utf8(),
+            // Up to and including the last whitespace. What was pending before this piece
+            // has none (a check takes everything up to the last one, or all of it past
+            // `MAX_PENDING`), so the piece alone is searched.
+            match piece.char_indices().rev().find(|(_, c)| c.is_whitespace()) {
+                Some((at, c)) => before + at + c.len_utf8(),
                 None => return &self.verdict,
             }
         };
         if cut > 0 {
-            let ready: String = self.pending.drain(..cut).collect();
-            self.check(&ready);
+            // Checked in place, then dropped: no string per piece.
+            let mut pending = std::mem::take(&mut self.pending);
+            self.check(pending.get(..cut).unwrap_or_default());
+            pending.drain(..cut);
+            self.pending = pending;
         }
         &self.verdict
     }
@@ -599,8 +600,10 @@ impl StreamScan {
     /// Checks whatever is still pending; returns the verdict on the whole text.
     pub fn finish(&mut self) -> &Verdict {
         if !self.pending.is_empty() {
-            let ready = std::mem::take(&mut self.pending);
-            self.check(&ready);
+            let mut pending = std::mem::take(&mut self.pending);
+            self.check(&pending);
+            pending.clear();
+            self.pending = pending;
         }
         &self.verdict
     }
@@ -634,10 +637,13 @@ impl StreamScan {
         scratch.words.scan(folded);
         let words = &scratch.words;
         cover(&mut self.verdict.coverage, folded, words);
+        // The pieces are read as if joined by a space, which ends each piece's last token
+        // here rather than at the next check: the logits below would otherwise end it on
+        // a copy of the state, each check, only for the next check's space to end it
+        // again (a space after a space, or at the start, ends nothing).
         match detector {
             Some(detector) => {
                 let model = &inner.model;
-                model.feed_both(&mut self.state, detector, &mut self.phishing, " ", None);
                 model.feed_both(
                     &mut self.state,
                     detector,
@@ -645,10 +651,11 @@ impl StreamScan {
                     folded,
                     Some(words),
                 );
+                model.feed_both(&mut self.state, detector, &mut self.phishing, " ", None);
             }
             None => {
-                inner.model.feed(&mut self.state, " ");
                 inner.model.feed_words(&mut self.state, folded, words);
+                inner.model.feed(&mut self.state, " ");
             }
         }
         let mut logits = Logits::default();

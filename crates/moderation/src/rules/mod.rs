@@ -811,9 +811,12 @@ impl RulePack {
                 }
             }
         }
-        for (rule, fired) in pack.rules.iter().zip(&scratch.fired) {
-            if *fired && applies(rule, side) {
-                hits.push(rule.hit());
+        // Most pieces fire nothing: a glance at the flags spares walking every rule.
+        if scratch.fired.contains(&true) {
+            for (rule, fired) in pack.rules.iter().zip(&scratch.fired) {
+                if *fired && applies(rule, side) {
+                    hits.push(rule.hit());
+                }
             }
         }
         stream.trim();
