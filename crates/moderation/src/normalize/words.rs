@@ -111,6 +111,8 @@ impl Packer {
 #[derive(Debug)]
 pub(crate) struct Dictionary {
     filter: Box<[u64]>,
+    /// The same filter over the rotations alone, for [`Dictionary::rotated`].
+    rotated_filter: Box<[u64]>,
     slots: Box<[u64]>,
 }
 
@@ -150,6 +152,7 @@ impl Dictionary {
     pub(crate) fn new() -> Self {
         let mut dict = Self {
             filter: vec![0_u64; 1 << (FILTER_BITS - 6)].into_boxed_slice(),
+            rotated_filter: vec![0_u64; 1 << (FILTER_BITS - 6)].into_boxed_slice(),
             slots: vec![0_u64; 1 << SLOT_BITS].into_boxed_slice(),
         };
         for word in WORDS.split_ascii_whitespace() {
@@ -171,6 +174,11 @@ impl Dictionary {
         if let Some(w) = self.filter.get_mut(word) {
             *w |= bit;
         }
+        if flag == ROTATED
+            && let Some(w) = self.rotated_filter.get_mut(word)
+        {
+            *w |= bit;
+        }
         let mask = self.slots.len().wrapping_sub(1);
         let mut i = slot_of(key);
         // The table is less than half full, so a free slot is always near.
@@ -186,25 +194,46 @@ impl Dictionary {
     /// Looks the packed word `key` up.
     #[inline]
     pub(crate) fn lookup(&self, key: u64) -> Hit {
-        let (word, bit) = filter_bit(key);
-        if self.filter.get(word).is_none_or(|w| w & bit == 0) {
+        if !Self::may_hold(&self.filter, key) {
             return Hit::default();
         }
+        let slot = self.slot(key);
+        Hit {
+            plain: slot & PLAIN != 0,
+            rotated: slot & ROTATED != 0,
+        }
+    }
+
+    /// Whether the ROT13 rotation of the packed word `key` is in the list ([`Hit::rotated`]),
+    /// asked of every word the ROT13 detector meets: its filter holds the rotations alone, so
+    /// that the listed English words, most of ordinary text, are turned away there.
+    #[inline]
+    pub(crate) fn rotated(&self, key: u64) -> bool {
+        Self::may_hold(&self.rotated_filter, key) && self.slot(key) & ROTATED != 0
+    }
+
+    /// Whether `filter` lets `key` through.
+    #[inline]
+    fn may_hold(filter: &[u64], key: u64) -> bool {
+        let (word, bit) = filter_bit(key);
+        filter.get(word).is_some_and(|w| w & bit != 0)
+    }
+
+    /// The table's slot for `key` (its flags), or 0 if the key is not there.
+    #[inline]
+    fn slot(&self, key: u64) -> u64 {
         let mask = self.slots.len().wrapping_sub(1);
         let mut i = slot_of(key);
         while let Some(&slot) = self.slots.get(i) {
             if slot & KEY == key {
-                return Hit {
-                    plain: slot & PLAIN != 0,
-                    rotated: slot & ROTATED != 0,
-                };
+                return slot;
             }
             if slot == 0 {
                 break;
             }
             i = (i + 1) & mask;
         }
-        Hit::default()
+        0
     }
 
     /// Whether the lowercase ASCII `word` is in the list.

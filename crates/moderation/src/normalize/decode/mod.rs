@@ -444,8 +444,8 @@ fn scan_text(
     let mut i = 0;
     loop {
         while let Some(&b) = bytes.get(i).filter(|&&b| class(b) & SPACE != 0) {
-            if let Some((_, stretches)) = rot13.as_mut().filter(|_| b == b'\n')
-                && let Some(range) = stretches.boundary()
+            if let Some((dict, stretches)) = rot13.as_mut().filter(|_| b == b'\n')
+                && let Some(range) = stretches.boundary(bytes, dict)
             {
                 found(Candidate {
                     form: Form::Rot13,
@@ -473,7 +473,7 @@ fn scan_text(
                             i += 1;
                         }
                         let key = Packer::key_of_letters(key, i - word);
-                        if let Some(range) = stretches.word(word..i, key, dict) {
+                        if let Some(range) = stretches.word(word..i, key, bytes, dict) {
                             found(Candidate {
                                 form: Form::Rot13,
                                 range,
@@ -482,7 +482,7 @@ fn scan_text(
                         continue;
                     }
                     if c & STOP != 0
-                        && let Some(range) = stretches.boundary()
+                        && let Some(range) = stretches.boundary(bytes, dict)
                     {
                         found(Candidate {
                             form: Form::Rot13,
@@ -515,7 +515,7 @@ fn scan_text(
     }
     if let Some(range) = rot13
         .as_mut()
-        .and_then(|(_, stretches)| stretches.boundary())
+        .and_then(|(dict, stretches)| stretches.boundary(bytes, dict))
     {
         found(Candidate {
             form: Form::Rot13,
