@@ -79,7 +79,7 @@ pub enum DataError {
          `prompts/` and `email/` inside)"
     )]
     NotFound(PathBuf),
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{path}`")]
     Io {
         path: PathBuf,
         source: std::io::Error,

@@ -61,7 +61,7 @@ pub enum EncoderFilesError {
     },
     #[error("`{command}` failed: {message}")]
     Command { command: String, message: String },
-    #[error("cannot read or write `{path}`: {source}")]
+    #[error("cannot read or write `{path}`")]
     Io {
         path: PathBuf,
         source: std::io::Error,

@@ -103,7 +103,7 @@ pub struct SemanticPlan {
 /// Why a plan was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{path}`")]
     Io {
         path: PathBuf,
         source: std::io::Error,

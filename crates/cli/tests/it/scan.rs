@@ -221,4 +221,19 @@ fn scenario_reports_count_recall_false_positives_and_rules() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("no scenario files"));
+
+    // Data that is not there: one clear line, the reason said once, a failing exit.
+    let missing = sandbox.path().join("no-such-data");
+    let output = sandbox
+        .command(&["model", "eval", "--data", missing.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no-such-data"), "{stderr}");
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "{stderr}"
+    );
 }
