@@ -2,7 +2,7 @@
 //! without touching any state (ids, enums, times, `KEY=VALUE` pairs) are parsed here, so a
 //! malformed one is a usage error (exit 2) before anything is opened.
 
-use std::{net::SocketAddr, path::PathBuf, str::FromStr};
+use std::{net::SocketAddr, num::NonZeroUsize, path::PathBuf, str::FromStr};
 
 use bulwark_config::LoadOptions;
 use bulwark_core::{AccountId, KeyId, KeyStatus, TenantId, Timestamp, Verification};
@@ -136,6 +136,10 @@ pub(crate) struct SimArgs {
     /// Answer every prompt with the prompt itself
     #[arg(long)]
     pub(crate) echo: bool,
+    /// Worker threads, each with its own event loop and listening socket [default: one
+    /// per CPU]
+    #[arg(long, value_name = "N")]
+    pub(crate) workers: Option<NonZeroUsize>,
 }
 
 /// Flags of every command that opens the data directory. Global within the group, so

@@ -39,8 +39,8 @@ mod wire;
 pub use crate::{
     detection::{DetectionStats, engine_config},
     server::{
-        RunningGateway, ShutdownReport, StartError, configured_scanner, start, start_with_scanner,
-        start_with_store,
+        RunningGateway, ShutdownReport, StartError, bind_listeners, configured_scanner, start,
+        start_with_scanner, start_with_store,
     },
     upstream::UpstreamSetupError,
 };

@@ -491,8 +491,8 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 
 /// One listening socket per worker on the same address (`SO_REUSEPORT`: the kernel
 /// spreads connections across them). With port 0, the first socket picks the port and the
-/// others join it.
-fn bind_listeners(
+/// others join it. Public for other thread-per-core servers of the binary (the simulator).
+pub fn bind_listeners(
     addr: SocketAddr,
     workers: usize,
 ) -> std::io::Result<(Vec<std::net::TcpListener>, SocketAddr)> {

@@ -159,7 +159,14 @@ fn revoked_and_unknown_keys_are_refused() {
 fn upstream_sim_serves_until_sigterm() {
     let sandbox = Sandbox::new();
     let mut child = sandbox
-        .command(&["upstream-sim", "--listen", "127.0.0.1:0", "--echo"])
+        .command(&[
+            "upstream-sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--echo",
+            "--workers",
+            "3",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -175,19 +182,24 @@ fn upstream_sim_serves_until_sigterm() {
         .strip_prefix("bulwark-sim listening on ")
         .unwrap_or_else(|| panic!("{line:?}"));
 
-    let body: Value = reqwest::blocking::Client::new()
-        .post(format!("{url}/v1/chat/completions"))
-        .json(
-            &json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "echo me"}]}),
-        )
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    assert_eq!(
-        body["choices"][0]["message"]["content"], "echo me",
-        "{body}"
-    );
+    // Each on a connection of its own, so that the kernel spreads them over the workers'
+    // listening sockets.
+    for n in 0..8 {
+        let prompt = format!("echo me {n}");
+        let body: Value = reqwest::blocking::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap()
+            .post(format!("{url}/v1/chat/completions"))
+            .json(
+                &json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": prompt}]}),
+            )
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(body["choices"][0]["message"]["content"], prompt, "{body}");
+    }
 
     std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
