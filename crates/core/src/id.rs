@@ -33,12 +33,18 @@ fn valid_body(body: &str) -> bool {
 /// first holding the top 3 bits), in one allocation: an id is minted per request.
 fn ulid_text(prefix: &str, bits: u128) -> String {
     const DIGITS: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
-    let mut text = String::with_capacity(prefix.len() + 26);
-    text.push_str(prefix);
-    for shift in (0..26).rev().map(|i| 5 * i) {
-        let digit = ((bits >> shift) & 31) as usize;
-        text.push(char::from(DIGITS.get(digit).copied().unwrap_or(b'0')));
+    let mut digits = [0; 26];
+    for (n, digit) in digits.iter_mut().enumerate() {
+        let shift = 5 * (25 - n);
+        *digit = DIGITS
+            .get(((bits >> shift) & 31) as usize)
+            .copied()
+            .unwrap_or(b'0');
     }
+    let mut text = String::with_capacity(prefix.len() + digits.len());
+    text.push_str(prefix);
+    // Only base32 digits went in, all ASCII.
+    text.push_str(std::str::from_utf8(&digits).unwrap_or_default());
     text
 }
 
@@ -191,6 +197,21 @@ mod tests {
         assert!(a.as_str().starts_with("key_"));
         assert_eq!(KeyId::parse(a.as_str()), Ok(a.clone()));
         assert!(a < b);
+    }
+
+    #[test]
+    fn ids_are_ulids_in_lower_case_crockford_base32() {
+        for bits in [0, 1, u128::MAX, 0x0192_3456_789a_bcde_f012_3456_789a_bcde] {
+            let expected = format!("evt_{}", ulid::Ulid(bits).to_string().to_lowercase());
+            assert_eq!(ulid_text("evt_", bits), expected);
+        }
+        for _ in 0..100 {
+            let ulid = ulid::Ulid::new();
+            assert_eq!(
+                ulid_text("key_", u128::from(ulid)),
+                format!("key_{}", ulid.to_string().to_lowercase())
+            );
+        }
     }
 
     #[test]
