@@ -96,8 +96,10 @@ pub(crate) async fn check_answer(
     let moderation = &state.moderation;
     let key = record.key.clone();
     let (fail_mode, policy) = moderation.for_tenant(key.as_ref().map(|k| &k.record.tenant));
-    let texts = match serde_json::from_slice::<ResponseView<'_>>(&body) {
-        Ok(view) => answer_texts(endpoint, &view),
+    // The view borrows the body; only the texts it yields outlive this line.
+    let texts = ResponseView::parse(&body).map(|view| answer_texts(endpoint, &view));
+    let texts = match texts {
+        Ok(texts) => texts,
         // An answer the gateway cannot read cannot be checked: `fail_mode` decides.
         Err(_) => {
             moderation.count_skip(Stage::Output, ScanFailure::Panicked);

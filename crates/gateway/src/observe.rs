@@ -56,7 +56,7 @@ pub(crate) fn observe_json(
     body: &[u8],
     out: &mut TextAccumulator,
 ) -> Option<Usage> {
-    let view: ResponseView<'_> = serde_json::from_slice(body).ok()?;
+    let view = ResponseView::parse(body).ok()?;
     observe_view(endpoint, &view, out)
 }
 
@@ -302,7 +302,10 @@ impl SseRelay {
         };
         if let Some(usage) = observe_view(self.endpoint, &view, &mut self.output) {
             self.usage = Some(usage);
-            let usage_only = view.choices.as_ref().is_some_and(Vec::is_empty);
+            let usage_only = view
+                .choices
+                .as_ref()
+                .is_some_and(|choices| choices.is_empty());
             if usage_only && self.strip_usage_chunk {
                 return (false, ends);
             }
