@@ -8,7 +8,10 @@
 //! 1,000). The first scan (building the models, warming the caches) is not counted.
 //! `stream` streams the answer through `StreamScan` instead, in 16-byte pieces (a
 //! gateway's SSE chunk is a few tokens) with the verdict read after each, on the output
-//! side, as the gateway does.
+//! side, as the gateway does. `cold` times whole scans of both sides (wall time, medians)
+//! right after each other and after 16 MiB of other memory traffic, which shows how much
+//! of a scan is waiting for the models' tables (`cargo run --release -p
+//! bulwark-moderation --example scan_profile -- cold 2000`).
 
 #![allow(clippy::print_stdout, reason = "an example prints its result")]
 
@@ -47,6 +50,10 @@ fn main() {
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let scanner = Scanner::builtin();
     let mut scratch = ScanScratch::new();
+    if which == "cold" {
+        cold(&scanner, &mut scratch, n);
+        return;
+    }
     if which == "stream" {
         let mut flagged = stream(&scanner, 1);
         flagged += stream(&scanner, n);
@@ -112,4 +119,36 @@ fn stream(scanner: &Scanner, n: usize) -> usize {
         flagged += usize::from(stream.finish().is_flagged());
     }
     flagged
+}
+
+/// `cold`: the time of a scan of both sides when the caches hold the models (scan after
+/// scan, as criterion measures) and when something else ran in between (a 16 MiB buffer
+/// written between scans, as a gateway's network work and other requests do), timed
+/// scan by scan, medians.
+fn cold(scanner: &Scanner, scratch: &mut ScanScratch, n: usize) {
+    use std::time::Instant;
+    let mut evict = vec![0u8; 16 << 20];
+    let mut hot = Vec::with_capacity(n);
+    let mut cold = Vec::with_capacity(n);
+    run(scanner, scratch, true, true, 10);
+    for round in 0..n {
+        let started = Instant::now();
+        run(scanner, scratch, true, true, 1);
+        hot.push(started.elapsed());
+        for (at, byte) in evict.iter_mut().enumerate().step_by(64) {
+            *byte = byte.wrapping_add(u8::try_from((at + round) & 0x7f).unwrap_or(0));
+        }
+        black_box(&evict);
+        let started = Instant::now();
+        run(scanner, scratch, true, true, 1);
+        cold.push(started.elapsed());
+    }
+    hot.sort();
+    cold.sort();
+    let median = |v: &[std::time::Duration]| v.get(v.len() / 2).copied().unwrap_or_default();
+    println!(
+        "both sides, {n} scans each: hot {:?}, after 16 MiB of other work {:?} (medians)",
+        median(&hot),
+        median(&cold)
+    );
 }
