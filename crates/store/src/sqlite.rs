@@ -10,11 +10,13 @@
 //!
 //! Code map: `schema` opens connections and migrates, `pool` lends reader connections,
 //! `checkpoint` runs the WAL checkpoints, `accounts`, `keys`, `events` and `alerts` hold
-//! the SQL of their tables, `sql` maps errors and decodes rows.
+//! the SQL of their tables (`compact` the compact form of `api.request` rows), `sql` maps
+//! errors and decodes rows.
 
 mod accounts;
 mod alerts;
 mod checkpoint;
+mod compact;
 mod events;
 mod keys;
 mod pool;
@@ -228,7 +230,7 @@ impl Store for SqliteStore {
         if events.is_empty() {
             return Ok(0);
         }
-        // Serialized here because the blocking task needs owned data: the JSON lines are
+        // Encoded here because the blocking task needs owned data: the rows' values are
         // that copy, made once.
         let rows = NewEvents::new(events)?;
         self.write(move |conn| events::append(conn, &rows)).await

@@ -57,7 +57,8 @@ pub struct PageQuery<Id> {
     pub limit: usize,
 }
 
-/// One stored record: its sort key and its JSON line exactly as it was written.
+/// One stored record: its sort key and its JSON line exactly as it was written (a
+/// compact event row rebuilds the same bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRow<Id> {
     pub ts: Timestamp,

@@ -58,5 +58,7 @@ const PAGE: &str = "SELECT ts_ms, id, json FROM alerts
 
 /// One page of alerts in `(ts, id)` order.
 pub(super) fn page(conn: &Connection, query: &AlertQuery) -> Result<Vec<AlertRow>, StoreError> {
-    sql::page(conn, PAGE, "alerts", query, MAX_PAGE)
+    sql::page(conn, PAGE, "alerts", query, MAX_PAGE, |row| {
+        sql::get(row, 2)
+    })
 }

@@ -1,34 +1,36 @@
 //! The `events` table: appending batches and reading pages in `(ts, id)` order.
+//!
+//! An `api.request` row holds its body in the compact form of `compact.rs` and no JSON;
+//! every other row (and every row written before schema version 3) holds its JSON line.
+//! Reading rebuilds the line of a compact row, the same bytes as were written.
 
 use std::sync::LazyLock;
 
 use bulwark_core::{Event, EventBody};
-use rusqlite::{Connection, Statement};
+use rusqlite::{Connection, Row as SqlRow, Statement};
 
-use super::sql::{self, db_error, immediate, unique_or};
+use super::{
+    compact::{self, Envelope},
+    sql::{self, db_error, immediate, unique_or},
+};
 use crate::{EventQuery, EventRow, StoreError};
 
 /// The largest page `events_page` returns, whatever the query asks.
 pub(super) const MAX_PAGE: usize = 10_000;
 
-const INSERT: &str = r#"INSERT INTO events (id, ts_ms, kind, tenant, account, "key", decision, json)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"#;
+const COLUMNS: &str = r#"(id, ts_ms, kind, tenant, account, "key", decision, json, body)"#;
 
-const INSERT_OR_IGNORE: &str = r#"INSERT OR IGNORE INTO events
-    (id, ts_ms, kind, tenant, account, "key", decision, json)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"#;
-
-/// The parameters of one row, in the order of the column lists above.
-const PARAMS_PER_ROW: usize = 8;
+/// The parameters of one row, in the order of [`COLUMNS`].
+const PARAMS_PER_ROW: usize = 9;
 
 /// Rows per statement when appending a batch: one statement runs (and opens its cursors
-/// on the table and each index) per 32 rows rather than per row. 256 parameters, far
+/// on the table and each index) per 32 rows rather than per row. 288 parameters, far
 /// below SQLite's limit of 32766.
 const ROWS_PER_INSERT: usize = 32;
 
-/// `INSERT_OR_IGNORE` with [`ROWS_PER_INSERT`] rows of values.
-static INSERT_OR_IGNORE_MANY: LazyLock<String> = LazyLock::new(|| {
-    let rows: Vec<String> = (0..ROWS_PER_INSERT)
+/// An insert of `rows` rows of values, `OR IGNORE` or not.
+fn insert_sql(ignore: bool, rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
         .map(|row| {
             let params: Vec<String> = (1..=PARAMS_PER_ROW)
                 .map(|n| format!("?{}", row * PARAMS_PER_ROW + n))
@@ -36,22 +38,30 @@ static INSERT_OR_IGNORE_MANY: LazyLock<String> = LazyLock::new(|| {
             format!("({})", params.join(", "))
         })
         .collect();
-    format!(
-        r#"INSERT OR IGNORE INTO events (id, ts_ms, kind, tenant, account, "key", decision, json)
-    VALUES {}"#,
-        rows.join(", ")
-    )
-});
+    let verb = if ignore {
+        "INSERT OR IGNORE INTO"
+    } else {
+        "INSERT INTO"
+    };
+    format!("{verb} events {COLUMNS} VALUES {}", values.join(", "))
+}
 
-/// Events as they go into their rows: the JSON lines and the envelope columns.
+static INSERT: LazyLock<String> = LazyLock::new(|| insert_sql(false, 1));
+static INSERT_OR_IGNORE: LazyLock<String> = LazyLock::new(|| insert_sql(true, 1));
+static INSERT_OR_IGNORE_MANY: LazyLock<String> =
+    LazyLock::new(|| insert_sql(true, ROWS_PER_INSERT));
+
+/// Events as they go into their rows: the envelope columns and either a compact body or
+/// a JSON line.
 ///
 /// Built before the blocking task starts, because the task needs owned data. That copy is
-/// made once, into a single buffer that holds every text value of the batch (ids and JSON
-/// lines alike) and that the rows bind slices of: a batch of a thousand events is a few
-/// allocations rather than thousands.
+/// made once, into two buffers that the rows bind slices of (one for text: ids and JSON
+/// lines; one for compact bodies): a batch of a thousand events is a few allocations
+/// rather than thousands.
 #[derive(Debug)]
 pub(super) struct NewEvents {
     text: String,
+    bodies: Vec<u8>,
     rows: Vec<Row>,
 }
 
@@ -65,7 +75,16 @@ struct Row {
     account: Option<Span>,
     key: Option<Span>,
     decision: Option<&'static str>,
-    json: Span,
+    stored: Stored,
+}
+
+/// How the rest of an event is kept.
+#[derive(Debug, Clone, Copy)]
+enum Stored {
+    /// Its JSON line, a span of [`NewEvents::text`].
+    Json(Span),
+    /// Its compact body, a span of [`NewEvents::bodies`].
+    Compact(Span),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -79,9 +98,10 @@ impl NewEvents {
         events: impl IntoIterator<Item = &'e Event, IntoIter: ExactSizeIterator>,
     ) -> Result<Self, StoreError> {
         let events = events.into_iter();
-        // Room for a typical api.request (about 1 KB of JSON, 120 bytes of ids), so that
-        // the buffer seldom grows.
-        let mut text = Vec::with_capacity(events.len() * 1_280);
+        // Room for an api.request's ids (120 bytes) and compact body (about 200), so that
+        // the buffers seldom grow; management events' JSON lines are few.
+        let mut text = Vec::with_capacity(events.len() * 128);
+        let mut bodies = Vec::with_capacity(events.len() * 256);
         let mut rows = Vec::with_capacity(events.len());
         for event in events {
             let mut push = |value: &str| {
@@ -96,9 +116,21 @@ impl NewEvents {
             let tenant = event.tenant.as_ref().map(|id| push(id.as_str()));
             let account = event.account.as_ref().map(|id| push(id.as_str()));
             let key = event.key.as_ref().map(|id| push(id.as_str()));
-            // The same bytes as `Event::to_json`, written in place.
-            let start = text.len();
-            event.write_json(&mut text);
+            let start = bodies.len();
+            let stored = if compact::encode(event, &mut bodies) {
+                Stored::Compact(Span {
+                    start,
+                    end: bodies.len(),
+                })
+            } else {
+                // The same bytes as `Event::to_json`, written in place.
+                let start = text.len();
+                event.write_json(&mut text);
+                Stored::Json(Span {
+                    start,
+                    end: text.len(),
+                })
+            };
             rows.push(Row {
                 id,
                 ts_ms: event.ts.unix_millis(),
@@ -110,17 +142,14 @@ impl NewEvents {
                     EventBody::ApiRequest(request) => Some(request.decision.as_str()),
                     _ => None,
                 },
-                json: Span {
-                    start,
-                    end: text.len(),
-                },
+                stored,
             });
         }
         // Ids and JSON are UTF-8, so this checks once what cannot fail, and lets rows bind
         // `&str` slices.
         let text = String::from_utf8(text)
             .map_err(|err| StoreError::Backend(format!("event text is not UTF-8: {err}")))?;
-        Ok(Self { text, rows })
+        Ok(Self { text, bodies, rows })
     }
 
     /// A batch of one event.
@@ -134,9 +163,17 @@ impl NewEvents {
         self.text.get(span.start..span.end).unwrap_or_default()
     }
 
+    fn body(&self, span: Span) -> &[u8] {
+        self.bodies.get(span.start..span.end).unwrap_or_default()
+    }
+
     /// Binds `row` to the parameters after the first `offset` of `stmt`.
     fn bind(&self, stmt: &mut Statement<'_>, row: &Row, offset: usize) -> rusqlite::Result<()> {
         let text = |span: Option<Span>| span.map(|span| self.text(span));
+        let (json, body) = match row.stored {
+            Stored::Json(span) => (Some(self.text(span)), None),
+            Stored::Compact(span) => (None, Some(self.body(span))),
+        };
         stmt.raw_bind_parameter(offset + 1, self.text(row.id))?;
         stmt.raw_bind_parameter(offset + 2, row.ts_ms)?;
         stmt.raw_bind_parameter(offset + 3, row.kind)?;
@@ -144,13 +181,14 @@ impl NewEvents {
         stmt.raw_bind_parameter(offset + 5, text(row.account))?;
         stmt.raw_bind_parameter(offset + 6, text(row.key))?;
         stmt.raw_bind_parameter(offset + 7, row.decision)?;
-        stmt.raw_bind_parameter(offset + 8, self.text(row.json))
+        stmt.raw_bind_parameter(offset + 8, json)?;
+        stmt.raw_bind_parameter(offset + 9, body)
     }
 }
 
 /// Stores management events inside the caller's transaction; their ids must be new.
 pub(super) fn insert(conn: &Connection, events: &NewEvents) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare_cached(INSERT).map_err(db_error)?;
+    let mut stmt = conn.prepare_cached(&INSERT).map_err(db_error)?;
     for row in &events.rows {
         events
             .bind(&mut stmt, row, 0)
@@ -185,7 +223,7 @@ pub(super) fn append(conn: &mut Connection, events: &NewEvents) -> Result<usize,
         }
     }
     if !chunks.remainder().is_empty() {
-        let mut stmt = tx.prepare_cached(INSERT_OR_IGNORE).map_err(db_error)?;
+        let mut stmt = tx.prepare_cached(&INSERT_OR_IGNORE).map_err(db_error)?;
         for row in chunks.remainder() {
             events.bind(&mut stmt, row, 0).map_err(db_error)?;
             inserted += stmt.raw_execute().map_err(db_error)?;
@@ -198,14 +236,32 @@ pub(super) fn append(conn: &mut Connection, events: &NewEvents) -> Result<usize,
 // One range on the `(ts_ms, id)` index: `since` and `after` are folded into a single
 // lower bound before the query (see `lower_bound`), so every page is a seek, not a scan
 // from the start of the window.
-const PAGE: &str = "SELECT ts_ms, id, json FROM events
+const PAGE: &str = r#"SELECT ts_ms, id, json, tenant, account, "key", body FROM events
     WHERE (ts_ms, id) > (?1, ?2) AND ts_ms < ?3
     ORDER BY ts_ms, id
-    LIMIT ?4";
+    LIMIT ?4"#;
 
 /// One page of events in `(ts, id)` order.
 pub(super) fn page(conn: &Connection, query: &EventQuery) -> Result<Vec<EventRow>, StoreError> {
-    sql::page(conn, PAGE, "events", query, MAX_PAGE)
+    sql::page(conn, PAGE, "events", query, MAX_PAGE, json_line)
+}
+
+/// The JSON line of a row of [`PAGE`]: stored, or rebuilt from the compact body.
+fn json_line(row: &SqlRow<'_>) -> Result<String, StoreError> {
+    if let Some(json) = sql::get::<Option<String>>(row, 2)? {
+        return Ok(json);
+    }
+    let body: Vec<u8> = sql::get::<Option<Vec<u8>>>(row, 6)?
+        .ok_or_else(|| sql::corrupt("events.body", "a row with neither JSON nor a body"))?;
+    let envelope = Envelope {
+        id: sql::parse(row, 1, "events.id")?,
+        ts: sql::timestamp(row, 0, "events.ts_ms")?,
+        tenant: sql::parse_opt(row, 3, "events.tenant")?,
+        account: sql::parse_opt(row, 4, "events.account")?,
+        key: sql::parse_opt(row, 5, "events.key")?,
+    };
+    let event = compact::decode(envelope, &body).map_err(|err| sql::corrupt("events.body", err))?;
+    Ok(event.to_json())
 }
 
 #[cfg(test)]

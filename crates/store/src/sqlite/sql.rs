@@ -105,6 +105,16 @@ where
     text.parse().map_err(|err| corrupt(column, err))
 }
 
+/// A nullable text column parsed with `FromStr`.
+pub(super) fn parse_opt<T>(row: &Row<'_>, idx: usize, column: &str) -> Result<Option<T>, StoreError>
+where
+    T: FromStr<Err: Display>,
+{
+    let text: Option<String> = get(row, idx)?;
+    text.map(|text| text.parse().map_err(|err| corrupt(column, err)))
+        .transpose()
+}
+
 /// A unix-milliseconds column as a timestamp.
 pub(super) fn timestamp(row: &Row<'_>, idx: usize, column: &str) -> Result<Timestamp, StoreError> {
     from_millis(get(row, idx)?, column)
@@ -135,15 +145,16 @@ pub(super) fn lower_bound<Id: AsRef<str>>(query: &crate::PageQuery<Id>) -> (i64,
     }
 }
 
-/// One page of a table with `ts_ms`, `id` and `json` columns, in `(ts, id)` order: `sql`
-/// selects those three with `(ts_ms, id) > (?1, ?2) AND ts_ms < ?3 … LIMIT ?4`; `table`
-/// names the columns in errors.
+/// One page of a table with `ts_ms` and `id` columns, in `(ts, id)` order: `sql` selects
+/// those two first with `(ts_ms, id) > (?1, ?2) AND ts_ms < ?3 … LIMIT ?4`, and `json`
+/// gives a row's JSON line from what else it selects; `table` names the columns in errors.
 pub(super) fn page<Id>(
     conn: &Connection,
     sql: &str,
     table: &str,
     query: &crate::PageQuery<Id>,
     max_page: usize,
+    json: impl Fn(&Row<'_>) -> Result<String, StoreError>,
 ) -> Result<Vec<crate::PageRow<Id>>, StoreError>
 where
     Id: AsRef<str> + FromStr<Err: Display>,
@@ -163,7 +174,7 @@ where
             Ok(crate::PageRow {
                 ts: timestamp(row, 0, &ts_column)?,
                 id: parse(row, 1, &id_column)?,
-                json: get(row, 2)?,
+                json: json(row)?,
             })
         },
     )

@@ -64,7 +64,37 @@ async fn unreadable_accounts_tenants_and_events_are_corrupt() {
         "UPDATE tenants SET created_at_ms = 9223372036854775807",
     );
     assert_corrupt(store.get_tenant(&tenant.id).await, "tenants.created_at_ms");
-    edit(&store, "UPDATE events SET id = 'oops'");
+    store
+        .append_events(&[crate::common::api_event(1_000)])
+        .await
+        .unwrap();
+    let query_all = bulwark_store::EventQuery {
+        since: None,
+        until: None,
+        after: None,
+        limit: 10,
+    };
+    for (body, why) in [
+        ("x'01ff'", "truncated"),
+        ("x'09'", "newer build"),
+        ("NULL", "neither JSON nor a body"),
+    ] {
+        edit(
+            &store,
+            &format!(
+                "PRAGMA ignore_check_constraints = ON; UPDATE events SET body = {body} WHERE body IS NOT NULL OR (json IS NULL AND kind = 'api.request')"
+            ),
+        );
+        let result = store.events_page(&query_all).await;
+        assert!(
+            matches!(&result, Err(StoreError::Corrupt(message)) if message.contains("events.body") && message.contains(why)),
+            "{body}: {result:?}"
+        );
+    }
+    edit(
+        &store,
+        "DELETE FROM events WHERE json IS NULL; UPDATE events SET id = 'oops' WHERE rowid = (SELECT min(rowid) FROM events)",
+    );
     let query = bulwark_store::EventQuery {
         since: None,
         until: None,

@@ -3,7 +3,9 @@
 use bulwark_store::{SqliteStore, Store, StoreError};
 use rusqlite::Connection;
 
-use crate::common::{seed, seed_key};
+use bulwark_core::{Event, Timestamp};
+
+use crate::common::{api_event, read_all, seed, seed_key};
 
 #[tokio::test]
 async fn opening_twice_keeps_the_data_and_migrates_once() {
@@ -17,7 +19,81 @@ async fn opening_twice_keeps_the_data_and_migrates_once() {
         .unwrap()
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 2, "two migrations: initial, alerts");
+    assert_eq!(
+        version, 3,
+        "three migrations: initial, alerts, compact events"
+    );
+}
+
+/// A database that an earlier build wrote (schema version 2, every event a JSON line)
+/// keeps its events through migration 3, and new `api.request` rows are compact.
+#[tokio::test]
+async fn events_stored_as_json_survive_the_compact_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(SqliteStore::FILE_NAME);
+    let old: Vec<Event> = (0..40).map(|i| api_event(1_000 + i)).collect();
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../../src/sqlite/migrations/0001_initial.sql"))
+            .unwrap();
+        conn.execute_batch(include_str!("../../src/sqlite/migrations/0002_alerts.sql"))
+            .unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        for event in &old {
+            conn.execute(
+                r#"INSERT INTO events (id, ts_ms, kind, tenant, account, "key", decision, json)
+                   VALUES (?1, ?2, 'api.request', 'ten_t', 'acct_a', 'key_k', 'allowed', ?3)"#,
+                rusqlite::params![event.id.as_str(), event.ts.unix_millis(), event.to_json()],
+            )
+            .unwrap();
+        }
+    }
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let (tenant, account) = seed(&store).await;
+    let key = seed_key(&store, &account).await;
+    let mut new: Vec<Event> = (0..40).map(|i| api_event(2_000 + i)).collect();
+    new[0].tenant = Some(tenant.id.clone());
+    new[0].key = Some(key.id.clone());
+    assert_eq!(store.append_events(&new).await.unwrap(), 40);
+
+    let rows = read_all(
+        &store,
+        None,
+        Some(Timestamp::from_unix_millis(10_000).unwrap()),
+        7,
+    )
+    .await;
+    let expected: Vec<String> = old.iter().chain(&new).map(Event::to_json).collect();
+    let got: Vec<String> = rows.into_iter().map(|row| row.json).collect();
+    assert_eq!(got, expected);
+
+    let conn = Connection::open(&path).unwrap();
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |row| row.get(0)).unwrap() };
+    assert_eq!(
+        count("SELECT count(*) FROM events WHERE json IS NOT NULL AND ts_ms < 2000"),
+        40
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM events WHERE body IS NOT NULL AND ts_ms >= 2000"),
+        40
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM events WHERE kind <> 'api.request' AND json IS NOT NULL"),
+        2,
+        "management events keep their lines"
+    );
+    assert_eq!(
+        count(r#"SELECT count(*) FROM events WHERE "key" = 'key_k'"#),
+        79
+    );
+    let plan: String = conn
+        .query_row(
+            r#"EXPLAIN QUERY PLAN SELECT id FROM events WHERE "key" = 'key_k' AND ts_ms > 5"#,
+            [],
+            |row| row.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("events_by_key"), "{plan}");
 }
 
 #[tokio::test]
