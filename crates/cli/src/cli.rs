@@ -320,6 +320,18 @@ pub(crate) enum EventsAction {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Delete stored request events older than T, oldest first, in batches (safe while the
+    /// server runs). Account and key events, the audit trail, are kept. The server does
+    /// this on its own with `events.retention`.
+    Prune {
+        /// Delete request events stamped before T: RFC 3339 (`2026-11-01T00:00:00Z`) or an
+        /// age such as `30d`
+        #[arg(long, value_name = "T", value_parser = parse_time)]
+        before: Timestamp,
+        /// Print `{"pruned": N, "before": T}`
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -231,6 +231,28 @@ pub(crate) async fn import(config: &Config, file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `bulwark events prune --before T`.
+pub(crate) async fn prune(config: &Config, before: Timestamp, json: bool) -> anyhow::Result<()> {
+    let store = context::open_store(config).await?;
+    let mut deleted = 0;
+    let pruned = bulwark_store::prune_before(&store, before, |total| deleted = total)
+        .await
+        .with_context(|| {
+            // Each batch is its own transaction: what was deleted before the failure is gone.
+            format!(
+                "cannot prune the events before {before} ({deleted} deleted before the failure)"
+            )
+        })?;
+    if json {
+        output::json(&serde_json::json!({"pruned": pruned, "before": before}))
+    } else {
+        output::line(format_args!(
+            "pruned {pruned} request events stamped before {before}"
+        ))?;
+        Ok(())
+    }
+}
+
 async fn append(
     store: &dyn Store,
     batch: &[Event],

@@ -146,6 +146,7 @@ async fn run(command: Command, loaded: Option<(Config, Option<PathBuf>)>) -> any
         Command::Events(cmd) => match cmd.action {
             EventsAction::Export(args) => events::export(&config, &args).await,
             EventsAction::Import { file } => events::import(&config, &file).await,
+            EventsAction::Prune { before, json } => events::prune(&config, before, json).await,
         },
         Command::Alerts(cmd) => match cmd.action {
             AlertsAction::Export(args) => alerts::export(&config, &args).await,

@@ -82,6 +82,10 @@ pub struct RawEvents {
     pub batch_size: Option<usize>,
     /// Longest an event waits before its batch is written. Default `250ms`.
     pub flush_interval: Option<String>,
+    /// How long `api.request` events are kept (`30d`, `12h`); older ones are deleted by
+    /// the server in the background. Default: kept until pruned by hand (`bulwark events
+    /// prune`). Management events (accounts, keys) are the audit trail and always kept.
+    pub retention: Option<String>,
 }
 
 /// `[log]`

@@ -68,7 +68,14 @@ pub struct EventsConfig {
     pub batch_size: usize,
     #[serde(with = "duration_text")]
     pub flush_interval: Duration,
+    /// How long `api.request` events are kept; `None`: until pruned by hand.
+    #[serde(serialize_with = "retention_text")]
+    pub retention: Option<Duration>,
 }
+
+/// The shortest `events.retention`: anything shorter would prune the window that live
+/// detection warms up from, and is more likely a typo (`30m` for `30d`) than a policy.
+pub(crate) const MIN_RETENTION: Duration = Duration::from_secs(3_600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -281,6 +288,25 @@ impl Config {
             true,
         );
 
+        let retention = match e.retention.as_deref() {
+            None | Some("forever") => None,
+            Some(text) => {
+                let before = errors.len();
+                let retention = duration(&mut errors, "events.retention", Some(text), "", false);
+                if errors.len() == before && retention < MIN_RETENTION {
+                    errors.push(err(
+                        "events.retention",
+                        format!(
+                            "`{text}` is shorter than the minimum of {}; leave it out (or \
+                             `forever`) to keep events until pruned by hand",
+                            humantime::format_duration(MIN_RETENTION)
+                        ),
+                    ));
+                }
+                Some(retention)
+            }
+        };
+
         let format = match raw.log.format.as_deref().unwrap_or("text") {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -351,6 +377,7 @@ impl Config {
                 bus_capacity,
                 batch_size,
                 flush_interval,
+                retention,
             },
             log: LogConfig { format, level },
             upstreams,
@@ -521,6 +548,13 @@ fn masked<S: serde::Serializer>(secret: &Option<Secret>, s: S) -> Result<S::Ok, 
     }
 }
 
+fn retention_text<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.collect_str(&humantime::format_duration(*d)),
+        None => s.serialize_str("forever"),
+    }
+}
+
 pub(crate) mod duration_text {
     use std::time::Duration;
 
@@ -578,6 +612,29 @@ mod tests {
                 "missing {expected} in {errors:?}"
             );
         }
+    }
+
+    #[test]
+    fn retention_is_a_duration_of_an_hour_or_more() {
+        let retention = |value: &str| {
+            let text = format!("version = 1\n[events]\nretention = \"{value}\"");
+            Config::from_raw(&parse(&text), &no_env).map(|config| config.events.retention)
+        };
+        let config = Config::from_raw(&parse("version = 1"), &no_env).unwrap();
+        assert_eq!(config.events.retention, None, "kept until pruned by hand");
+        assert_eq!(retention("forever").unwrap(), None);
+        assert_eq!(
+            retention("30d").unwrap(),
+            Some(Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(retention("1h").unwrap(), Some(MIN_RETENTION));
+        for bad in ["30m", "0s", "a month"] {
+            let errors = retention(bad).unwrap_err();
+            assert_eq!(errors.len(), 1, "{bad}: {errors:?}");
+            assert_eq!(errors[0].field, "events.retention");
+        }
+        let printed = toml::to_string(&config.events).unwrap();
+        assert!(printed.contains("retention = \"forever\""), "{printed}");
     }
 
     #[test]

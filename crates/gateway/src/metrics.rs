@@ -120,6 +120,7 @@ pub(crate) struct Metrics {
     events_written: Gauge,
     events_write_retries: Gauge,
     events_write_failed: Gauge,
+    events_pruned: Gauge,
     key_cache_entries: Gauge,
     key_cache_misses: Gauge,
     detection: DetectionMetrics,
@@ -341,6 +342,11 @@ impl Metrics {
             "events_written_total",
             "Events written to the store",
         );
+        let events_pruned = gauge(
+            &mut registry,
+            "events_pruned_total",
+            "Request events deleted by retention (events.retention)",
+        );
         let events_write_retries = gauge(
             &mut registry,
             "events_write_retries_total",
@@ -376,6 +382,7 @@ impl Metrics {
             events_written,
             events_write_retries,
             events_write_failed,
+            events_pruned,
             key_cache_entries,
             key_cache_misses,
             detection,
@@ -397,6 +404,8 @@ impl Metrics {
             .set(as_i64(w.retries.load(Ordering::Relaxed)));
         self.events_write_failed
             .set(as_i64(w.failed.load(Ordering::Relaxed)));
+        self.events_pruned
+            .set(as_i64(state.events_pruned.load(Ordering::Relaxed)));
         let cache = state.keys.stats();
         self.key_cache_entries.set(as_i64(cache.entries));
         self.key_cache_misses.set(as_i64(cache.misses));

@@ -20,7 +20,7 @@ use bulwark_config::{AuthStyle, Config, Upstream};
 use bulwark_identity::{Directory, KeyCache, KeyHasher, Pepper, PepperError};
 use bulwark_moderation::{Model, ModelError, RulePack, Scanner, SemanticModel};
 use bulwark_sim::{SimConfig, Simulator};
-use bulwark_store::{SqliteStore, Store, StoreError};
+use bulwark_store::{Retention, SqliteStore, Store, StoreError};
 use http::{HeaderValue, StatusCode, header};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
@@ -281,6 +281,19 @@ async fn start_inner(
     let writer_stats = writer.stats();
     let writer_task = tokio::spawn(writer.run(bus.subscribe("store")));
 
+    // Retention: old request events go in the background, in batches between the
+    // writer's.
+    let events_pruned = match config.events.retention {
+        Some(retention) => {
+            let pruner = Retention::new(Arc::clone(&store), retention);
+            let pruned = pruner.pruned();
+            let mut rx = shutdown_rx.clone();
+            tokio::spawn(pruner.run(async move { stopped(&mut rx).await }));
+            pruned
+        }
+        None => Arc::default(),
+    };
+
     // The detectors: a subscriber with its own queue and thread, off every request path.
     let alerts = Arc::new(AlertBus::new(1024));
     let detection_stats = Arc::new(DetectionStats::default());
@@ -329,6 +342,7 @@ async fn start_inner(
         upstreams,
         bus: Arc::clone(&bus),
         writer_stats: Arc::clone(&writer_stats),
+        events_pruned,
         detection: Arc::clone(&detection_stats),
         moderation: Arc::new(Moderation::new(
             &config.moderation,

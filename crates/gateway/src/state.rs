@@ -1,6 +1,10 @@
 //! What every request handler shares.
 
-use std::{sync::Arc, sync::atomic::AtomicBool, time::Duration};
+use std::{
+    sync::Arc,
+    sync::atomic::{AtomicBool, AtomicU64},
+    time::Duration,
+};
 
 use bulwark_bus::{EventBus, WriterStats};
 use bulwark_config::Secret;
@@ -33,6 +37,8 @@ pub(crate) struct AppState {
     pub(crate) upstreams: Upstreams,
     pub(crate) bus: Arc<EventBus>,
     pub(crate) writer_stats: Arc<WriterStats>,
+    /// Request events deleted by retention so far.
+    pub(crate) events_pruned: Arc<AtomicU64>,
     /// The live detectors' counters (all zero when detection is off).
     pub(crate) detection: Arc<DetectionStats>,
     pub(crate) metrics: Metrics,

@@ -8,11 +8,13 @@
 //! identity crate's job.
 
 mod error;
+mod retention;
 mod sqlite;
 mod store;
 
 pub use crate::{
     error::StoreError,
+    retention::{PRUNE_BATCH, Retention, prune_before},
     sqlite::SqliteStore,
     store::{
         AlertQuery, AlertRow, EventQuery, EventRow, KeyFilter, PageQuery, PageRow, StatusChange,

@@ -30,7 +30,9 @@ use std::{
 };
 
 use async_trait::async_trait;
-use bulwark_core::{Account, AccountId, Alert, Event, KeyHash, KeyId, KeyRecord, Tenant, TenantId};
+use bulwark_core::{
+    Account, AccountId, Alert, Event, KeyHash, KeyId, KeyRecord, Tenant, TenantId, Timestamp,
+};
 use parking_lot::Mutex;
 use rusqlite::Connection;
 
@@ -247,6 +249,14 @@ impl Store for SqliteStore {
     async fn events_page(&self, query: &EventQuery) -> Result<Vec<EventRow>, StoreError> {
         let query = query.clone();
         self.read(move |conn| events::page(conn, &query)).await
+    }
+
+    async fn prune_events(&self, before: Timestamp, limit: usize) -> Result<usize, StoreError> {
+        if limit == 0 {
+            return Ok(0);
+        }
+        self.write(move |conn| events::prune(conn, before, limit))
+            .await
     }
 
     async fn append_alerts(&self, alerts: &[Alert]) -> Result<usize, StoreError> {

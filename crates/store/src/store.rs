@@ -129,6 +129,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn append_shared_events(&self, events: &[Arc<Event>]) -> Result<usize, StoreError>;
     /// One page of stored events in `(ts, id)` order.
     async fn events_page(&self, query: &EventQuery) -> Result<Vec<EventRow>, StoreError>;
+    /// Deletes up to `limit` `api.request` events stamped before `before`, oldest first,
+    /// and returns how many. Management events (`account.created`, `key.*`) are the audit
+    /// trail of the directory and are never pruned. Callers delete in bounded batches so
+    /// that event appends interleave with a large prune.
+    async fn prune_events(&self, before: Timestamp, limit: usize) -> Result<usize, StoreError>;
 
     /// Appends alerts; an alert whose id is already stored is skipped (alert ids are
     /// derived from what raised them, so a replay stores each alert once). Returns how

@@ -153,3 +153,66 @@ fn a_missing_import_file_is_an_error() {
         .run(&["events", "import", "does-not-exist.jsonl"])
         .fails_with(1, "does-not-exist.jsonl");
 }
+
+/// An `api.request` line stamped `ts`.
+fn request_line(n: u32, ts: &str) -> String {
+    serde_json::json!({
+        "v": 1, "kind": "api.request", "id": format!("evt_01jd{n:022}"), "ts": ts,
+        "tenant": null, "account": null, "key": "key_k",
+        "client": {"ip": "203.0.113.7", "user_agent": null, "country": null, "asn": null},
+        "endpoint": "chat.completions", "model": "gpt-4o-mini", "stream": false,
+        "status": 200, "decision": "allowed", "latency_ms": 12.5, "upstream_ms": 12.0,
+        "usage": {"prompt_tokens": 10, "completion_tokens": 20},
+        "input": {"chars": 5, "sha256": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"},
+        "output": null,
+    })
+    .to_string()
+}
+
+#[test]
+fn prune_deletes_old_requests_and_keeps_the_audit_trail() {
+    let (sandbox, management) = sandbox_with_events();
+    let old: Vec<String> = (0..5)
+        .map(|n| request_line(n, &format!("2026-01-0{}T00:00:00.000Z", n + 1)))
+        .collect();
+    let recent = request_line(9, "2026-06-01T00:00:00.000Z");
+    let file = sandbox.path().join("requests.jsonl");
+    std::fs::write(&file, format!("{}\n{recent}\n", old.join("\n"))).unwrap();
+    sandbox.ok(&["events", "import", file.to_str().unwrap()]);
+
+    let pruned = sandbox.json(&[
+        "events",
+        "prune",
+        "--before",
+        "2026-01-04T00:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(pruned["pruned"], 3, "{pruned}");
+    assert_eq!(pruned["before"], "2026-01-04T00:00:00.000Z");
+    let export = sandbox.ok(&["events", "export"]).stdout;
+    let ids: Vec<String> = export
+        .lines()
+        .map(|line| {
+            let event: serde_json::Value = serde_json::from_str(line).unwrap();
+            str(&event["id"]).to_owned()
+        })
+        .collect();
+    for n in 0..10 {
+        let id = format!("evt_01jd{n:022}");
+        let kept = matches!(n, 3 | 4 | 9);
+        assert_eq!(ids.contains(&id), kept, "{id}: {export}");
+    }
+
+    // An age: everything before an hour ago, that is every request; the account and key
+    // events of the last minutes stay, as they would however old.
+    let run = sandbox.ok(&["events", "prune", "--before", "1h"]);
+    assert!(run.stdout.contains("pruned 3 request events"), "{run}");
+    assert_eq!(sandbox.ok(&["events", "export"]).stdout, management);
+
+    sandbox
+        .run(&["events", "prune", "--before", "last tuesday"])
+        .fails_with(2, "invalid value 'last tuesday' for '--before <T>'");
+    sandbox
+        .run(&["events", "prune"])
+        .fails_with(2, "--before <T>");
+}

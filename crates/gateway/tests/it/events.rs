@@ -120,3 +120,55 @@ async fn text_is_stored_when_capture_is_enabled() {
     assert_eq!(req.input.unwrap().text.as_deref(), Some("echo me back"));
     assert_eq!(req.output.unwrap().text.as_deref(), Some("echo me back"));
 }
+
+/// With `events.retention`, the server deletes older request events in the background
+/// (at start, then every ten minutes); account and key events stay, however old.
+#[tokio::test]
+async fn retention_prunes_old_requests_and_keeps_the_audit_trail() {
+    use std::time::{Duration, Instant};
+
+    use bulwark_core::{Event, Timestamp};
+    use bulwark_store::{SqliteStore, Store};
+
+    let mut h = start_with(|setup| setup.raw.events.retention = Some("2h".into())).await;
+    assert_eq!(h.chat("Keep me").await.status(), 200);
+    let mut events = h.stop_and_read_events().await;
+    let kept: Vec<String> = events.iter().map(|e| e.to_json()).collect();
+    assert_eq!(kept.len(), 3, "account, key, request");
+
+    // Old copies of every event: three hours back, past the retention.
+    let three_hours_ago = Timestamp::now().unix_millis() - 3 * 3_600_000;
+    for event in &mut events {
+        event.id = bulwark_core::EventId::generate();
+        event.ts = Timestamp::from_unix_millis(three_hours_ago).unwrap();
+    }
+    let store = SqliteStore::open(h.dir.path()).unwrap();
+    assert_eq!(store.append_events(&events).await.unwrap(), 3);
+    drop(store);
+
+    h.restart_with("fail_mode = \"closed\"").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !h
+        .metrics()
+        .await
+        .contains("bulwark_events_pruned_total 1\n")
+    {
+        assert!(Instant::now() < deadline, "{}", h.metrics().await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left: Vec<Event> = h.stop_and_read_events().await;
+    let old_management: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.kind() != EventKind::ApiRequest)
+        .collect();
+    assert_eq!(left.len(), kept.len() + old_management.len(), "{left:?}");
+    for event in old_management {
+        assert!(left.contains(event), "{event:?} was pruned");
+    }
+    for line in &kept {
+        assert!(
+            left.iter().any(|e| &e.to_json() == line),
+            "{line} was pruned"
+        );
+    }
+}

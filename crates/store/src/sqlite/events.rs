@@ -233,6 +233,31 @@ pub(super) fn append(conn: &mut Connection, events: &NewEvents) -> Result<usize,
     Ok(inserted)
 }
 
+// The oldest requests first, found on the `(ts_ms, id)` index; management events are
+// skipped (and stay).
+const PRUNE: &str = "DELETE FROM events WHERE rowid IN (
+    SELECT rowid FROM events
+    WHERE ts_ms < ?1 AND kind = 'api.request'
+    ORDER BY ts_ms
+    LIMIT ?2)";
+
+/// Deletes up to `limit` `api.request` events before `before`, in one transaction.
+pub(super) fn prune(
+    conn: &mut Connection,
+    before: bulwark_core::Timestamp,
+    limit: usize,
+) -> Result<usize, StoreError> {
+    let tx = immediate(conn)?;
+    let deleted = tx
+        .prepare_cached(PRUNE)
+        .and_then(|mut stmt| {
+            stmt.execute(rusqlite::params![before.unix_millis(), sql::to_i64(limit)])
+        })
+        .map_err(db_error)?;
+    tx.commit().map_err(db_error)?;
+    Ok(deleted)
+}
+
 // One range on the `(ts_ms, id)` index: `since` and `after` are folded into a single
 // lower bound before the query (see `lower_bound`), so every page is a seek, not a scan
 // from the start of the window.
@@ -301,14 +326,15 @@ mod tests {
         );
     }
 
-    #[test]
-    fn pages_seek_on_the_time_index() {
+    /// Asserts that `sql`, with `params`, is a search on `events_by_time` and sorts
+    /// nothing.
+    fn assert_walks_the_time_index(sql: &str, params: impl rusqlite::Params) {
         let mut conn = Connection::open_in_memory().unwrap();
         super::super::schema::migrate(&mut conn).unwrap();
         let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {PAGE}"))
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
             .unwrap()
-            .query_map(params![0, "", 10, 10], |row| row.get(3))
+            .query_map(params, |row| row.get(3))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
@@ -318,5 +344,15 @@ mod tests {
             "{plan}"
         );
         assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    }
+
+    #[test]
+    fn pages_seek_on_the_time_index() {
+        assert_walks_the_time_index(PAGE, params![0, "", 10, 10]);
+    }
+
+    #[test]
+    fn pruning_walks_the_time_index() {
+        assert_walks_the_time_index(PRUNE, params![10, 10]);
     }
 }

@@ -163,3 +163,50 @@ async fn pages_are_capped() {
     assert_eq!(store.events_page(&query).await.unwrap().len(), 10_000);
     assert_eq!(read_all(&store, None, None, 100_000).await.len(), 10_050);
 }
+
+#[tokio::test]
+async fn pruning_deletes_old_requests_oldest_first_and_keeps_the_audit_trail() {
+    let (_dir, store) = store();
+    let (_, account) = seed(&store).await;
+    seed_key(&store, &account).await;
+    let events: Vec<Event> = (0..25).map(|i| api_event(1_000 + i * 100)).collect();
+    assert_eq!(store.append_events(&events).await.unwrap(), 25);
+    let management = read_all(&store, None, None, 100).await.len() - 25;
+    assert_eq!(management, 2, "account.created and key.created");
+
+    assert_eq!(
+        store.prune_events(at(1_000), 10).await.unwrap(),
+        0,
+        "before is exclusive"
+    );
+    assert_eq!(store.prune_events(at(2_000), 0).await.unwrap(), 0);
+    // Ten before 2,000; in batches of four: 4, 4, 2.
+    let mut batches = Vec::new();
+    loop {
+        let n = store.prune_events(at(2_000), 4).await.unwrap();
+        batches.push(n);
+        if n < 4 {
+            break;
+        }
+    }
+    assert_eq!(batches, [4, 4, 2]);
+    let left: Vec<Event> = read_all(&store, None, None, 100)
+        .await
+        .iter()
+        .map(|row| Event::from_json(&row.json).unwrap())
+        .collect();
+    let requests: Vec<&Event> = left
+        .iter()
+        .filter(|e| matches!(e.body, EventBody::ApiRequest(_)))
+        .collect();
+    assert_eq!(requests.len(), 15);
+    assert!(requests.iter().all(|e| e.ts >= at(2_000)));
+
+    // Everything before now: only the management events stay, however old.
+    assert_eq!(
+        store.prune_events(Timestamp::now(), 1_000).await.unwrap(),
+        15
+    );
+    let left = read_all(&store, None, None, 100).await;
+    assert_eq!(left.len(), management);
+}
