@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """End-to-end load benchmark: direct vs nginx vs Bulwark in front of the simulator.
 
-Starts `bulwark upstream-sim`, nginx as a plain keep-alive reverse proxy and
-`bulwark serve`, all on loopback with ports picked at run time, then drives each
+Starts `bulwark upstream-sim`, nginx as a plain keep-alive reverse proxy, the floor
+(crates/gateway/examples/floor.rs: the gateway's HTTP machinery with none of Bulwark's
+work, informational) and `bulwark serve`, all on loopback with ports picked at run time, then drives each
 target with wrk (bench/chat.lua: the same ~1 KiB non-streamed chat completion for
 every request) at each connection count, one cell after another, and prints a
 table of requests/s and p50/p99 latency plus two ratios with PASS/MISS:
@@ -51,7 +52,11 @@ THROUGHPUT_TARGET = 0.8  # bulwark req/s >= 0.8x nginx req/s (highest conns)
 # to throughput; the latency target is the foundation's, measured with moderation off.
 MODERATED_THROUGHPUT_TARGET = 0.6
 
-TARGETS = ("direct", "nginx", "bulwark")
+TARGETS = ("direct", "nginx", "floor", "bulwark")
+# The floor (crates/gateway/examples/floor.rs) is the gateway's HTTP machinery with none
+# of Bulwark's work: it is built on demand and is informational (no target applies).
+DEFAULT_FLOOR_BIN = REPO_ROOT / "target" / "release" / "examples" / "floor"
+FLOOR_BUILD = ["cargo", "build", "--release", "-p", "bulwark-gateway", "--example", "floor"]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -572,6 +577,18 @@ def ratio_verdicts(cells: list[dict[str, Any]], conns: list[int],
     else:
         thr.update(ratio=None, verdict="NOT RUN")
     out["throughput"] = thr
+
+    # Informational: what the HTTP stack costs against nginx (floor/nginx) and what
+    # Bulwark's own work costs on top of it (bulwark/floor), at the highest count.
+    f = cell("floor", hi)
+    if f and f["rps"] > 0:
+        out["floor"] = {
+            "connections": hi,
+            "floor_vs_nginx": f["rps"] / n["rps"] if n and n["rps"] > 0 else None,
+            "bulwark_vs_floor": b["rps"] / f["rps"] if b else None,
+            "floor_cpu_us_per_req": f["proxy_cpu_us_per_req"],
+            "bulwark_cpu_us_per_req": b["proxy_cpu_us_per_req"] if b else None,
+        }
     return out
 
 
@@ -655,12 +672,24 @@ def ratio_lines(ratios: dict[str, Any]) -> list[str]:
     else:
         lat_txt = "n/a"
     thr_txt = f"{thr['ratio']:.2f}x" if thr.get("ratio") is not None else "n/a"
-    return [
+    lines = [
         f"added p50 latency at {lat['connections']} conn, bulwark/nginx: {lat_txt}  "
         f"target {lat['target']}  -> {lat['verdict']}",
         f"throughput at {thr['connections']} conns, bulwark/nginx: {thr_txt}  "
         f"target {thr['target']}  -> {thr['verdict']}",
     ]
+    floor = ratios.get("floor")
+    if floor:
+        ratio = lambda v: "n/a" if v is None else f"{v:.2f}x"  # noqa: E731
+        cpu = ""
+        if floor["floor_cpu_us_per_req"] is not None and floor["bulwark_cpu_us_per_req"] is not None:
+            cpu = (f"; CPU per request: floor {floor['floor_cpu_us_per_req']:.1f} us, "
+                   f"bulwark {floor['bulwark_cpu_us_per_req']:.1f} us")
+        lines.append(
+            f"floor at {floor['connections']} conns (the HTTP stack alone): floor/nginx "
+            f"{ratio(floor['floor_vs_nginx'])}, bulwark/floor {ratio(floor['bulwark_vs_floor'])}"
+            f"{cpu}  (informational)")
+    return lines
 
 
 # --------------------------------------------------------------------------- main
@@ -682,8 +711,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=int(env("BENCH_ROUNDS", "1")),
                    help="runs per cell, round-robin over the targets; cells report the median "
                         "(env BENCH_ROUNDS)")
-    p.add_argument("--targets", default=",".join(TARGETS),
-                   help="which of direct,nginx,bulwark to run")
+    p.add_argument("--targets", default=None,
+                   help="which of direct,nginx,floor,bulwark to run (default: all four; the "
+                        "floor is skipped with a note when its binary is missing)")
+    p.add_argument("--floor-bin", type=Path, default=Path(env("BENCH_FLOOR_BIN", str(DEFAULT_FLOOR_BIN))),
+                   help="the floor proxy (crates/gateway/examples/floor.rs; env BENCH_FLOOR_BIN), "
+                        "built by: " + " ".join(FLOOR_BUILD))
     p.add_argument("--bulwark", type=Path, default=Path(env("BENCH_BULWARK_BIN", str(DEFAULT_BIN))),
                    help="bulwark binary (env BENCH_BULWARK_BIN; not BULWARK_*: the gateway reads those as configuration)")
     p.add_argument("--sim-bin", type=Path, default=None,
@@ -714,7 +747,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error(f"bad --connections {a.connections!r}")
     if not a.conns or min(a.conns) < 1:
         p.error("--connections needs positive integers")
-    a.target_list = [t.strip() for t in a.targets.split(",") if t.strip()]
+    a.targets_given = a.targets is not None
+    a.target_list = [t.strip() for t in (a.targets or ",".join(TARGETS)).split(",") if t.strip()]
     bad = [t for t in a.target_list if t not in TARGETS]
     if bad or not a.target_list:
         p.error(f"--targets takes a subset of {','.join(TARGETS)}")
@@ -776,6 +810,21 @@ def main(argv: list[str]) -> int:
         r = subprocess.run(["cargo", "build", "--release"], cwd=REPO_ROOT)
         if r.returncode != 0:
             die("cargo build --release failed")
+        if "floor" in args.target_list:
+            log(" ".join(FLOOR_BUILD))
+            if subprocess.run(FLOOR_BUILD, cwd=REPO_ROOT).returncode != 0:
+                die("building the floor proxy failed")
+    floor_bin = args.floor_bin.resolve()
+    if "floor" in args.target_list and not floor_bin.is_file():
+        if args.targets_given:
+            die(f"floor binary {floor_bin} not found: run `{' '.join(FLOOR_BUILD)}` "
+                "(or pass --build / --floor-bin PATH)")
+        log(f"floor binary {floor_bin} not found: skipping the floor "
+            f"(`{' '.join(FLOOR_BUILD)}` builds it)")
+        args.target_list.remove("floor")
+        meta_targets_note = "floor skipped: binary not built"
+    else:
+        meta_targets_note = None
 
     need_bulwark = "bulwark" in args.target_list
     sim_bin = (args.sim_bin or args.bulwark).resolve()
@@ -800,6 +849,8 @@ def main(argv: list[str]) -> int:
         "bulwark_binary": binary_info(bulwark) if need_bulwark else None,
         "duration_s": round(args.duration), "warmup_s": round(args.warmup) if args.warmup >= 0.5 else 0,
         "rounds": args.rounds, "connections": args.conns, "targets": args.target_list,
+        "targets_note": meta_targets_note,
+        "floor_binary": binary_info(floor_bin) if "floor" in args.target_list else None,
         "moderation": args.moderation,
         "nginx_access_log": args.nginx_access_log,
         "background_cores_before_start": round(idle_check(), 2),
@@ -817,6 +868,9 @@ def main(argv: list[str]) -> int:
         si = meta["simulator_binary"]
         print(f"simulator : {si['path']}  ({si['version']}; built {si['modified']})")
     print(f"nginx     : {nginx_path()}  ({meta['nginx']}; access log {args.nginx_access_log})")
+    if meta["floor_binary"]:
+        fi = meta["floor_binary"]
+        print(f"floor     : {fi['path']}  (built {fi['modified']}; the HTTP stack without Bulwark's work)")
     print(f"wrk       : {shutil.which('wrk')}  ({meta['wrk']})")
     print(f"load      : {meta['warmup_s']}s warm-up + {meta['duration_s']}s measured per run, "
           f"{args.rounds} run(s) per cell, connections {args.conns}, "
@@ -872,6 +926,16 @@ def main(argv: list[str]) -> int:
                 die(f"nginx did not start:\n{tail(nlog)}\n{tail(ndir / 'error.log')}")
             urls["nginx"] = f"http://127.0.0.1:{nport}"
             log(f"nginx at {urls['nginx']} (pid {ngx.pid})")
+
+        # -- floor: the gateway's HTTP machinery without Bulwark's work
+        if "floor" in args.target_list:
+            flog = tmp / "floor.log"
+            fport = free_port()
+            fl = procs.start("floor", [str(floor_bin), f"127.0.0.1:{fport}", f"127.0.0.1:{sim_port}"], flog)
+            if not wait_for_port(fport, 15, fl):
+                die(f"the floor proxy did not start:\n{tail(flog)}")
+            urls["floor"] = f"http://127.0.0.1:{fport}"
+            log(f"floor at {urls['floor']} (pid {fl.pid})")
 
         # -- bulwark
         if need_bulwark:
@@ -994,7 +1058,7 @@ def main(argv: list[str]) -> int:
         md_table(rows),
         "",
         "added p50 = p50 through the proxy − p50 direct at the same connection count; "
-        "proxy cpu us/req = CPU time the proxy (nginx: all workers; bulwark: all threads) used "
+        "proxy cpu us/req = CPU time the proxy (nginx: all workers; floor and bulwark: all threads) used "
         "per request; bg cpu = cores used by processes outside the benchmark during the measurement "
         f"(\"!\" above {NOISY_CORES}).",
         "",

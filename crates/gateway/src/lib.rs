@@ -44,3 +44,8 @@ pub use crate::{
     },
     upstream::UpstreamSetupError,
 };
+
+/// The keep-alive HTTP/1 pool of plain-HTTP upstreams, public for the benchmark's floor
+/// proxy (`examples/floor.rs`), which must forward exactly as the gateway does.
+#[doc(hidden)]
+pub use crate::upstream::pool::{Http1Pool, SendError, UpstreamBody};

@@ -2,7 +2,7 @@
 //! (per worker: [`pool`] for plain HTTP, a general client for HTTPS), header hygiene in
 //! both directions, and timeouts.
 
-mod pool;
+pub(crate) mod pool;
 
 use std::{sync::Arc, time::Duration};
 

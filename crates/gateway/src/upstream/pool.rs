@@ -33,7 +33,7 @@ const MAX_IDLE_PER_WORKER: usize = 512;
 
 /// Why a request could not be sent.
 #[derive(Debug)]
-pub(crate) enum SendError {
+pub enum SendError {
     /// No connection could be made.
     Connect(String),
     /// The connection failed while the request was sent or the answer awaited.
@@ -42,7 +42,7 @@ pub(crate) enum SendError {
 
 /// The idle connections to one upstream.
 #[derive(Debug)]
-pub(crate) struct Http1Pool {
+pub struct Http1Pool {
     /// `host:port` to connect to.
     address: String,
     /// The `Host` header of every request.
@@ -53,7 +53,7 @@ pub(crate) struct Http1Pool {
 }
 
 impl Http1Pool {
-    pub(crate) fn new(
+    pub fn new(
         address: String,
         host: HeaderValue,
         connect_timeout: Duration,
@@ -72,7 +72,7 @@ impl Http1Pool {
     /// Sends `request` (origin-form URI, no `Host`) on an idle connection of `worker`'s,
     /// or a new one. A request that an idle connection closed under never left the
     /// gateway, so it is sent again on a fresh connection.
-    pub(crate) async fn send(
+    pub async fn send(
         self: &Arc<Self>,
         worker: usize,
         mut request: Request<Body>,
@@ -185,7 +185,7 @@ struct Lease {
 /// body has been read to the end; an answer abandoned halfway closes its connection (HTTP/1
 /// cannot skip the rest of an answer).
 #[derive(Debug)]
-pub(crate) struct UpstreamBody {
+pub struct UpstreamBody {
     inner: Incoming,
     lease: Option<Lease>,
 }
