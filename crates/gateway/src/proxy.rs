@@ -501,6 +501,11 @@ async fn read_upstream(
                     limit,
                 });
             }
+            // An answer that arrives in one frame (most: hyper hands over a whole
+            // `Content-Length` body it has already read) is that frame, not a copy.
+            if buf.is_empty() && http_body::Body::is_end_stream(&body) {
+                return Ok(data);
+            }
             buf.extend_from_slice(&data);
         }
     }
