@@ -80,7 +80,9 @@ pub struct RawEvents {
     pub bus_capacity: Option<usize>,
     /// Most events written in one database transaction. Default 1000.
     pub batch_size: Option<usize>,
-    /// Longest an event waits before its batch is written. Default `250ms`.
+    /// Longest an event waits before its batch is written. Default `20ms`: short batches
+    /// keep the writer's bursts, and the events alive until they are written, small (see
+    /// `bulwark.example.toml`).
     pub flush_interval: Option<String>,
     /// How long `api.request` events are kept (`30d`, `12h`); older ones are deleted by
     /// the server in the background. Default: kept until pruned by hand (`bulwark events

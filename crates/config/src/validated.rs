@@ -284,7 +284,7 @@ impl Config {
             &mut errors,
             "events.flush_interval",
             e.flush_interval.as_deref(),
-            "250ms",
+            "20ms",
             true,
         );
 

@@ -29,6 +29,10 @@ use crate::common::store;
 const EVENTS: usize = 200_000;
 /// Requests per second the events are spread over, as the gateway's target load.
 const RATE: i64 = 12_000;
+
+/// The gateway writer's default `events.flush_interval`.
+const FLUSH: Duration = Duration::from_millis(20);
+
 /// Fresh databases per measurement; the median is reported.
 const RUNS: usize = 3;
 /// Events already stored when a run starts: enough that every key's entries span pages of
@@ -231,8 +235,8 @@ fn gateway_events(scenario: &Scenario, keys: &[(TenantId, AccountId, KeyId)]) ->
 /// How the events reach the store.
 #[derive(Debug, Clone, Copy)]
 enum Pace {
-    /// As the gateway's writer does at [`RATE`] with its default settings: every 250 ms,
-    /// what was published meanwhile, in chunks of 1000.
+    /// As the gateway's writer does at [`RATE`] with its default settings: every
+    /// [`FLUSH`], what was published meanwhile, in chunks of 1000.
     Gateway,
     /// Back to back in chunks of this size, as fast as the store takes them.
     FlatOut(usize),
@@ -275,8 +279,9 @@ async fn run(template: &Path, events: &[Event], pace: Pace) -> Run {
     let mut inserted = 0;
     match pace {
         Pace::Gateway => {
-            let flush = Duration::from_millis(250);
-            let per_flush = usize::try_from(RATE / 4).unwrap();
+            let flush = FLUSH;
+            let per_flush =
+                usize::try_from(RATE * i64::try_from(FLUSH.as_millis()).unwrap() / 1_000).unwrap();
             let mut next = tokio::time::Instant::now();
             for published in events.chunks(per_flush) {
                 next += flush;
@@ -391,7 +396,10 @@ async fn throughput() {
         };
         for pace in paces {
             let label = match pace {
-                Pace::Gateway => format!("{RATE}/s, written every 250 ms in batches of 1000"),
+                Pace::Gateway => format!(
+                    "{RATE}/s, written every {} ms in batches of 1000",
+                    FLUSH.as_millis()
+                ),
                 Pace::FlatOut(size) => format!("flat out in batches of {size}"),
             };
             if only
