@@ -21,7 +21,7 @@ use bulwark_config::{FailMode, Policy};
 use bulwark_core::KeyStatus;
 use bulwark_store::StoredKey;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
 
@@ -89,7 +89,7 @@ pub(crate) async fn handle_from(
     let path = request.uri().path().to_owned();
     let endpoint = Endpoint::from_path(&path).unwrap_or(Endpoint::Other);
     let client = client_of(peer, request.headers(), &state.settings.trusted_proxies);
-    let mut record = RequestRecord::start(endpoint, request.method(), &path, client);
+    let mut record = RequestRecord::start(endpoint, request.method(), path, client);
     let result = pipeline(&state, request, &mut record).await;
     respond(state, record, result)
 }
@@ -153,7 +153,6 @@ async fn pipeline(
         .map_or("", |pq| pq.as_str())
         .strip_prefix("/v1")
         .unwrap_or("");
-    let rest = rest.to_owned();
     let has_body = !matches!(
         parts.method,
         Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS
@@ -219,7 +218,7 @@ async fn pipeline(
             state,
             target,
             parts.method,
-            &rest,
+            rest,
             &parts.headers,
             forward_body,
             content_length,
@@ -244,7 +243,7 @@ async fn pipeline(
         }
         content_length = declared;
         let (guarded, guard_state) = GuardedBody::new(body, limit, state.settings.client_timeout);
-        forward_body = match moderated_upload(state, &key, &parts, &rest) {
+        forward_body = match moderated_upload(state, &key, &parts, rest) {
             Some((boundary, fail_mode, policy)) => {
                 let (body, slot) = ModeratedUpload::new(
                     guarded,
@@ -285,7 +284,7 @@ async fn pipeline(
             state,
             target,
             parts.method,
-            &rest,
+            rest,
             &parts.headers,
             forward_body,
             content_length,
@@ -300,7 +299,7 @@ async fn pipeline(
         state,
         target,
         parts.method,
-        &rest,
+        rest,
         &parts.headers,
         forward_body,
         content_length,
@@ -613,6 +612,10 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The header that names a request's event (`evt_…`) in its answer. A static name: one
+/// inserted as a `&str` is copied into a new buffer on every answer.
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-bulwark-request-id");
+
 /// Builds the response, success or rejection, around a body that records the event.
 fn respond(
     state: Arc<AppState>,
@@ -684,7 +687,7 @@ fn respond(
         headers.insert(moderate::HEADER, HeaderValue::from_static("skipped"));
     }
     if let Some(id) = id {
-        headers.insert("x-bulwark-request-id", id);
+        headers.insert(REQUEST_ID.clone(), id);
     }
     let mut response = Response::new(Body::new(body));
     *response.status_mut() = status;

@@ -13,7 +13,7 @@ use std::{
 };
 
 use bulwark_core::{KeyId, KeyRecord};
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use moka::sync::Cache;
 use parking_lot::Mutex;
 
@@ -86,27 +86,40 @@ pub(crate) struct LimitState {
 
 impl LimitState {
     /// Writes `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`.
+    ///
+    /// Every answer to a limited key carries these six headers: their names are built
+    /// once, not formatted and copied into new buffers on every answer.
     pub(crate) fn write_headers(&self, headers: &mut HeaderMap) {
-        for (kind, state) in [("requests", self.requests), ("tokens", self.tokens)] {
+        for (names, state) in [
+            (&REQUEST_HEADERS, self.requests),
+            (&TOKEN_HEADERS, self.tokens),
+        ] {
             if let Some((limit, remaining, reset)) = state {
-                let mut put = |name: String, value: String| {
-                    if let (Ok(name), Ok(value)) = (
-                        http::HeaderName::try_from(name),
-                        HeaderValue::try_from(value),
-                    ) {
-                        headers.insert(name, value);
-                    }
-                };
-                put(format!("x-ratelimit-limit-{kind}"), limit.to_string());
-                put(
-                    format!("x-ratelimit-remaining-{kind}"),
-                    remaining.to_string(),
-                );
-                put(format!("x-ratelimit-reset-{kind}"), format_wait(reset));
+                let [limit_name, remaining_name, reset_name] = names;
+                headers.insert(limit_name.clone(), HeaderValue::from(limit));
+                headers.insert(remaining_name.clone(), HeaderValue::from(remaining));
+                if let Ok(value) = HeaderValue::try_from(format_wait(reset)) {
+                    headers.insert(reset_name.clone(), value);
+                }
             }
         }
     }
 }
+
+/// The names of the `limit`, `remaining` and `reset` headers of one kind of limit.
+type LimitHeaders = [HeaderName; 3];
+
+static REQUEST_HEADERS: LimitHeaders = [
+    HeaderName::from_static("x-ratelimit-limit-requests"),
+    HeaderName::from_static("x-ratelimit-remaining-requests"),
+    HeaderName::from_static("x-ratelimit-reset-requests"),
+];
+
+static TOKEN_HEADERS: LimitHeaders = [
+    HeaderName::from_static("x-ratelimit-limit-tokens"),
+    HeaderName::from_static("x-ratelimit-remaining-tokens"),
+    HeaderName::from_static("x-ratelimit-reset-tokens"),
+];
 
 /// Per-key limits for this process.
 #[derive(Debug)]

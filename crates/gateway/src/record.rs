@@ -78,7 +78,7 @@ impl RequestRecord {
     pub(crate) fn start(
         endpoint: Endpoint,
         method: &http::Method,
-        path: &str,
+        path: String,
         client: Client,
     ) -> Self {
         Self {
@@ -87,7 +87,7 @@ impl RequestRecord {
             ts: Timestamp::now(),
             endpoint,
             method: method.as_str().to_owned(),
-            path: path.to_owned(),
+            path,
             client,
             key: None,
             model: None,
