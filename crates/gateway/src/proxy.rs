@@ -123,8 +123,9 @@ async fn pipeline(
         KeyStatus::Suspended => return Err(Rejection::SuspendedKey),
         KeyStatus::Revoked => return Err(Rejection::RevokedKey),
     }
-    record.limits = state.limiter.check_request(&key.record).inspect_err(|_| {
-        record.limits = state.limiter.state(&key.record);
+    let limits = state.limiter.for_key(&key.record);
+    record.limits = limits.check_request(&key.record).inspect_err(|_| {
+        record.limits = limits.state(&key.record);
     })?;
 
     // `/v1/moderations` is answered here, by the scanner, never forwarded.
@@ -189,17 +190,16 @@ async fn pipeline(
         }
         if endpoint.is_generation() {
             let estimate = estimate_tokens(prompt_len, facts.max_output_tokens);
-            record.limits = state
-                .limiter
+            record.limits = limits
                 .reserve_tokens(&key.record, estimate)
                 .inspect_err(|_| {
-                    record.limits = state.limiter.state(&key.record);
+                    record.limits = limits.state(&key.record);
                 })?;
-            record.reserved_tokens = if key.record.tpm.is_some() {
-                estimate
-            } else {
-                0
-            };
+            if key.record.tpm.is_some() {
+                record.reserved_tokens = estimate;
+                // Settled with the event, on the same buckets.
+                record.key_limits = limits.clone();
+            }
         }
         let bytes = if endpoint == Endpoint::ChatCompletions
             && facts.stream

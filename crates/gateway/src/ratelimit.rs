@@ -141,17 +141,28 @@ impl RateLimiter {
         }
     }
 
-    fn buckets(&self, key: &KeyId) -> Arc<Mutex<KeyBuckets>> {
-        self.keys.get_with_by_ref(key, Arc::default)
+    /// `key`'s buckets, looked up once for a whole request (a lookup hashes the key id and
+    /// records the access in the cache's bookkeeping); nothing for a key without limits.
+    pub(crate) fn for_key(&self, key: &KeyRecord) -> KeyLimits {
+        if key.rpm.is_none() && key.tpm.is_none() {
+            return KeyLimits(None);
+        }
+        KeyLimits(Some(self.keys.get_with_by_ref(&key.id, Arc::default)))
     }
+}
 
+/// One key's buckets as a request holds them, from [`RateLimiter::for_key`]. Every
+/// operation takes the key's record, whose `rpm` and `tpm` are the limits in force.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KeyLimits(Option<Arc<Mutex<KeyBuckets>>>);
+
+impl KeyLimits {
     /// Takes one request from the key's request budget.
     pub(crate) fn check_request(&self, key: &KeyRecord) -> Result<LimitState, Rejection> {
-        let Some(rpm) = key.rpm else {
+        let (Some(rpm), Some(buckets)) = (key.rpm, &self.0) else {
             return Ok(self.state(key));
         };
         let now = Instant::now();
-        let buckets = self.buckets(&key.id);
         let mut b = buckets.lock();
         let bucket = b.requests.get_or_insert_with(|| Bucket::new(rpm, now));
         bucket.refill(rpm, now);
@@ -165,7 +176,7 @@ impl RateLimiter {
             });
         }
         bucket.level -= 1.0;
-        Ok(Self::snapshot(&b, key, now))
+        Ok(snapshot(&b, key, now))
     }
 
     /// Reserves `estimate` tokens. A request larger than the whole per-minute budget can
@@ -175,11 +186,10 @@ impl RateLimiter {
         key: &KeyRecord,
         estimate: u64,
     ) -> Result<LimitState, Rejection> {
-        let Some(tpm) = key.tpm else {
+        let (Some(tpm), Some(buckets)) = (key.tpm, &self.0) else {
             return Ok(self.state(key));
         };
         let now = Instant::now();
-        let buckets = self.buckets(&key.id);
         let mut b = buckets.lock();
         let bucket = b.tokens.get_or_insert_with(|| Bucket::new(tpm, now));
         bucket.refill(tpm, now);
@@ -199,15 +209,15 @@ impl RateLimiter {
             });
         }
         bucket.level -= amount;
-        Ok(Self::snapshot(&b, key, now))
+        Ok(snapshot(&b, key, now))
     }
 
     /// Settles a reservation once real usage is known: refunds or charges the difference.
     pub(crate) fn settle_tokens(&self, key: &KeyRecord, reserved: u64, actual: u64) {
+        let Some(buckets) = &self.0 else { return };
         if key.tpm.is_none() || reserved == actual {
             return;
         }
-        let buckets = self.buckets(&key.id);
         let mut b = buckets.lock();
         if let Some(bucket) = &mut b.tokens {
             bucket.level = (bucket.level + reserved as f64 - actual as f64).min(bucket.capacity);
@@ -216,29 +226,26 @@ impl RateLimiter {
 
     /// The key's current state without taking anything.
     pub(crate) fn state(&self, key: &KeyRecord) -> LimitState {
-        if key.rpm.is_none() && key.tpm.is_none() {
+        let Some(buckets) = &self.0 else {
             return LimitState::default();
-        }
-        let now = Instant::now();
-        let buckets = self.buckets(&key.id);
-        let b = buckets.lock();
-        Self::snapshot(&b, key, now)
-    }
-
-    fn snapshot(b: &KeyBuckets, key: &KeyRecord, now: Instant) -> LimitState {
-        let view = |limit: Option<u32>, bucket: Option<Bucket>| {
-            limit.map(|limit| match bucket {
-                Some(mut bucket) => {
-                    bucket.refill(limit, now);
-                    (limit, bucket.remaining(), bucket.reset())
-                }
-                None => (limit, u64::from(limit), Duration::ZERO),
-            })
         };
-        LimitState {
-            requests: view(key.rpm, b.requests),
-            tokens: view(key.tpm, b.tokens),
-        }
+        snapshot(&buckets.lock(), key, Instant::now())
+    }
+}
+
+fn snapshot(b: &KeyBuckets, key: &KeyRecord, now: Instant) -> LimitState {
+    let view = |limit: Option<u32>, bucket: Option<Bucket>| {
+        limit.map(|limit| match bucket {
+            Some(mut bucket) => {
+                bucket.refill(limit, now);
+                (limit, bucket.remaining(), bucket.reset())
+            }
+            None => (limit, u64::from(limit), Duration::ZERO),
+        })
+    };
+    LimitState {
+        requests: view(key.rpm, b.requests),
+        tokens: view(key.tpm, b.tokens),
     }
 }
 
@@ -273,13 +280,14 @@ mod tests {
     fn requests_run_out_and_report_a_wait() {
         let limiter = RateLimiter::new();
         let k = key(Some(2), None);
-        assert!(limiter.check_request(&k).is_ok());
-        let state = limiter.check_request(&k).unwrap();
+        assert!(limiter.for_key(&k).check_request(&k).is_ok());
+        // A second request looks the key up again and finds the same buckets.
+        let state = limiter.for_key(&k).check_request(&k).unwrap();
         let mut headers = HeaderMap::new();
         state.write_headers(&mut headers);
         assert_eq!(headers["x-ratelimit-limit-requests"], "2");
         assert_eq!(headers["x-ratelimit-remaining-requests"], "0");
-        match limiter.check_request(&k) {
+        match limiter.for_key(&k).check_request(&k) {
             Err(Rejection::RateLimited {
                 retry_after,
                 kind: LimitKind::Requests,
@@ -298,11 +306,15 @@ mod tests {
     fn tokens_are_reserved_and_settled() {
         let limiter = RateLimiter::new();
         let k = key(None, Some(100));
-        limiter.reserve_tokens(&k, 80).unwrap();
-        assert!(limiter.reserve_tokens(&k, 30).is_err());
-        limiter.settle_tokens(&k, 80, 10);
-        assert!(limiter.reserve_tokens(&k, 30).is_ok(), "refund makes room");
-        match limiter.reserve_tokens(&k, 1000) {
+        let first = limiter.for_key(&k);
+        first.reserve_tokens(&k, 80).unwrap();
+        assert!(limiter.for_key(&k).reserve_tokens(&k, 30).is_err());
+        first.settle_tokens(&k, 80, 10);
+        assert!(
+            limiter.for_key(&k).reserve_tokens(&k, 30).is_ok(),
+            "refund makes room"
+        );
+        match limiter.for_key(&k).reserve_tokens(&k, 1000) {
             Err(Rejection::RateLimited { retry_after, .. }) => {
                 assert_eq!(retry_after, Duration::from_secs(60))
             }
@@ -314,11 +326,19 @@ mod tests {
     fn unlimited_keys_have_no_headers() {
         let limiter = RateLimiter::new();
         let mut headers = HeaderMap::new();
-        limiter
-            .check_request(&key(None, None))
+        let k = key(None, None);
+        let limits = limiter.for_key(&k);
+        limits
+            .check_request(&k)
             .unwrap()
             .write_headers(&mut headers);
+        limits.reserve_tokens(&k, 1_000_000).unwrap();
         assert!(headers.is_empty());
+        assert_eq!(
+            limiter.keys.entry_count(),
+            0,
+            "no state kept for unlimited keys"
+        );
     }
 
     #[test]

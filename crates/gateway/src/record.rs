@@ -31,7 +31,7 @@ use crate::{
     endpoint::Endpoint,
     metrics::{EndpointLabels, RequestLabels, UpstreamLabels},
     observe::{SseRelay, TextAccumulator, observe_json},
-    ratelimit::LimitState,
+    ratelimit::{KeyLimits, LimitState},
     state::AppState,
     upstream::UpstreamBody,
 };
@@ -55,6 +55,8 @@ pub(crate) struct RequestRecord {
     pub(crate) upstream_started: Option<Instant>,
     /// Tokens reserved against the key's per-minute budget, settled at the end.
     pub(crate) reserved_tokens: u64,
+    /// The key's buckets the tokens were reserved in.
+    pub(crate) key_limits: KeyLimits,
     pub(crate) limits: LimitState,
     pub(crate) status: u16,
     pub(crate) decision: Decision,
@@ -96,6 +98,7 @@ impl RequestRecord {
             upstream: None,
             upstream_started: None,
             reserved_tokens: 0,
+            key_limits: KeyLimits::default(),
             limits: LimitState::default(),
             status: 200,
             decision: Decision::Allowed,
@@ -188,8 +191,8 @@ impl Finisher {
         if let Some(key) = &record.key {
             // A request that failed consumed nothing: its reservation is refunded.
             let used = usage.map_or(0, |u| u.prompt_tokens + u.completion_tokens);
-            state
-                .limiter
+            record
+                .key_limits
                 .settle_tokens(&key.record, record.reserved_tokens, used);
         }
 
