@@ -17,11 +17,21 @@ pub(crate) async fn run(config: &Config) -> anyhow::Result<()> {
         gateway.local_addr()
     ))?;
 
-    let name = signals.next().await;
-    tracing::info!(
-        signal = name,
-        "shutting down: draining in-flight requests and flushing events"
-    );
+    // The gateway also stops on its own when a request worker fails; the process must
+    // then end, with an error, rather than stay up serving nothing.
+    let asked = tokio::select! {
+        name = signals.next() => Some(name),
+        () = gateway.stopping() => None,
+    };
+    match asked {
+        Some(name) => tracing::info!(
+            signal = name,
+            "shutting down: draining in-flight requests and flushing events"
+        ),
+        None => tracing::error!(
+            "a request worker failed: draining in-flight requests and flushing events"
+        ),
+    }
     gateway.shutdown();
     let report = tokio::select! {
         report = gateway.wait() => report,
@@ -30,6 +40,15 @@ pub(crate) async fn run(config: &Config) -> anyhow::Result<()> {
             anyhow::bail!("received {name} again during shutdown: stopped without draining");
         }
     };
+    if report.failed_workers > 0 {
+        anyhow::bail!(
+            "stopped because {} request worker(s) failed (events written {}, dropped {}, failed {})",
+            report.failed_workers,
+            report.events_written,
+            report.events_dropped,
+            report.events_failed
+        );
+    }
     if report.events_dropped > 0 || report.events_failed > 0 || report.aborted_connections > 0 {
         tracing::warn!(
             events_written = report.events_written,

@@ -17,11 +17,14 @@ impl Signals {
         })
     }
 
-    /// Waits for the next SIGINT or SIGTERM and names it.
+    /// Waits for the next SIGINT or SIGTERM and names it. A stream that ends (the
+    /// runtime can no longer deliver that signal) is not a signal: without this, an ended
+    /// stream read as a second SIGTERM at once and cut a graceful shutdown short.
     pub(crate) async fn next(&mut self) -> &'static str {
         tokio::select! {
-            _ = self.interrupt.recv() => "SIGINT",
-            _ = self.terminate.recv() => "SIGTERM",
+            Some(()) = self.interrupt.recv() => "SIGINT",
+            Some(()) = self.terminate.recv() => "SIGTERM",
+            else => std::future::pending().await,
         }
     }
 }

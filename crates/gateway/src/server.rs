@@ -67,6 +67,8 @@ pub enum StartError {
     Simulator(std::io::Error),
     #[error("cannot start a worker thread: {0}")]
     Worker(std::io::Error),
+    #[error("cannot start request worker {index}: {reason}")]
+    WorkerLoop { index: usize, reason: String },
     #[error("cannot read the moderation model `{}`: {source}", .path.display())]
     ModelFile {
         path: std::path::PathBuf,
@@ -84,6 +86,9 @@ pub enum StartError {
 /// What shutdown did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShutdownReport {
+    /// Request workers that ended before a shutdown was requested (their event loop
+    /// could not start, or they panicked). Any such worker stops the gateway.
+    pub failed_workers: usize,
     /// Connections still open when the grace period ran out, closed by force.
     pub aborted_connections: usize,
     /// Events written to the store over the gateway's life.
@@ -140,6 +145,17 @@ impl RunningGateway {
         self.shutdown.send_replace(true);
     }
 
+    /// Resolves once the gateway is stopping: asked to by [`RunningGateway::shutdown`],
+    /// or on its own because a request worker failed (see [`ShutdownReport`]). `serve`
+    /// waits for this beside the signals, so that a gateway that stopped on its own does
+    /// not leave a process up that serves nothing.
+    pub fn stopping(&self) -> impl Future<Output = ()> + use<> {
+        let mut rx = self.shutdown.subscribe();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await.map(|_| ());
+        }
+    }
+
     /// Waits until the gateway has stopped and its events are written.
     pub async fn wait(self) -> ShutdownReport {
         match self.task.await {
@@ -147,6 +163,7 @@ impl RunningGateway {
             Err(error) => {
                 tracing::error!(%error, "gateway task failed");
                 ShutdownReport {
+                    failed_workers: 0,
                     aborted_connections: 0,
                     events_written: 0,
                     events_dropped: 0,
@@ -365,24 +382,37 @@ async fn start_inner(
     let client_timeout = config.server.client_timeout;
     let grace = config.server.shutdown_timeout;
     let mut finished = Vec::with_capacity(workers);
+    let mut starting = Vec::with_capacity(workers);
+    let mut failure = None;
     for (index, listener) in listeners.into_iter().enumerate() {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let app = app.clone();
         let rx = shutdown_rx.clone();
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name(format!("bulwark-worker-{index}"))
             .spawn(move || {
-                let aborted = run_worker(index, listener, app, rx, client_timeout, grace);
+                let aborted = run_worker(index, listener, app, rx, client_timeout, grace, ready_tx);
                 let _ = done_tx.send(aborted);
-            })
-            .map_err(StartError::Worker)?;
-        finished.push(done_rx);
-    }
-    let task = tokio::spawn(async move {
-        let mut aborted = 0;
-        for done in finished {
-            aborted += done.await.unwrap_or(0);
+            });
+        match spawned {
+            Ok(_) => {
+                finished.push(done_rx);
+                starting.push((index, ready_rx));
+            }
+            Err(error) => {
+                failure = Some(StartError::Worker(error));
+                break;
+            }
         }
+    }
+    let stop = shutdown_tx.clone();
+    let draining = Arc::clone(&state);
+    let task = tokio::spawn(async move {
+        let workers = supervise(finished, &stop, || {
+            draining.draining.store(true, Ordering::Relaxed);
+        })
+        .await;
         // Every connection is closed, so every response body has published its event.
         bus.close();
         if let Err(error) = writer_task.await {
@@ -396,7 +426,8 @@ async fn start_inner(
         }
         let stats = bus.stats();
         let report = ShutdownReport {
-            aborted_connections: aborted,
+            failed_workers: workers.failed,
+            aborted_connections: workers.aborted,
             events_written: writer_stats.written.load(Ordering::Relaxed),
             events_dropped: stats.dropped(),
             events_failed: writer_stats.failed.load(Ordering::Relaxed),
@@ -404,6 +435,30 @@ async fn start_inner(
         tracing::info!(?report, "gateway stopped");
         report
     });
+
+    // Every worker has its event loop and its listening socket before start-up succeeds:
+    // one that cannot (out of file descriptors, say) fails the start, and the others stop.
+    for (index, ready) in starting {
+        if failure.is_some() {
+            break;
+        }
+        match ready.await {
+            Ok(Ok(())) => {}
+            Ok(Err(reason)) => failure = Some(StartError::WorkerLoop { index, reason }),
+            Err(_) => {
+                failure = Some(StartError::WorkerLoop {
+                    index,
+                    reason: "it panicked".to_owned(),
+                });
+            }
+        }
+    }
+    if let Some(error) = failure {
+        state.draining.store(true, Ordering::Relaxed);
+        shutdown_tx.send_replace(true);
+        let _ = task.await;
+        return Err(error);
+    }
 
     tracing::info!(%addr, workers, upstreams = upstream_configs.len(), "gateway listening");
     Ok(RunningGateway {
@@ -415,6 +470,54 @@ async fn start_inner(
         alerts,
         detection: detection_stats,
     })
+}
+
+/// How the request workers ended.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct WorkersEnded {
+    /// Connections closed by force when the grace period ran out, over all workers.
+    aborted: usize,
+    /// Workers that ended before a shutdown was requested.
+    failed: usize,
+}
+
+/// Waits for every request worker (each sends its count of aborted connections when it
+/// ends; a worker that panicked sends nothing). A worker that ends before a shutdown was
+/// requested stops the gateway: the others drain as on a requested shutdown and `serve`
+/// exits with an error, so that a supervisor restarts the process instead of it running
+/// on with fewer workers, or none, while its health checks still answer.
+/// `drain` marks the gateway as draining (not ready) before the stop is sent.
+async fn supervise(
+    finished: Vec<tokio::sync::oneshot::Receiver<usize>>,
+    stop: &watch::Sender<bool>,
+    drain: impl Fn(),
+) -> WorkersEnded {
+    use futures_util::StreamExt as _;
+    let mut pending: futures_util::stream::FuturesUnordered<_> = finished
+        .into_iter()
+        .enumerate()
+        .map(|(index, done)| async move { (index, done.await) })
+        .collect();
+    let mut ended = WorkersEnded::default();
+    while let Some((index, done)) = pending.next().await {
+        let unasked = !*stop.borrow();
+        match done {
+            Ok(aborted) => ended.aborted += aborted,
+            Err(_) => tracing::error!(worker = index, "a request worker panicked"),
+        }
+        if unasked || done.is_err() {
+            ended.failed += 1;
+        }
+        if unasked {
+            tracing::error!(
+                worker = index,
+                "a request worker stopped before shutdown was asked for: stopping the gateway"
+            );
+            drain();
+            stop.send_replace(true);
+        }
+    }
+    ended
 }
 
 fn simulated_upstream(addr: SocketAddr) -> Upstream {
@@ -543,6 +646,7 @@ fn run_worker(
     shutdown: watch::Receiver<bool>,
     client_timeout: Duration,
     grace: Duration,
+    ready: tokio::sync::oneshot::Sender<Result<(), String>>,
 ) -> usize {
     crate::upstream::set_worker_index(index);
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -551,21 +655,24 @@ fn run_worker(
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            tracing::error!(%error, worker = index, "cannot start a worker's event loop");
+            let _ = ready.send(Err(format!("its event loop: {error}")));
             return 0;
+        }
+    };
+    let listener = {
+        let _context = runtime.enter();
+        match TcpListener::from_std(listener) {
+            Ok(listener) => listener,
+            Err(error) => {
+                let _ = ready.send(Err(format!("its listening socket: {error}")));
+                return 0;
+            }
         }
     };
     runtime.spawn(anchor_timers());
     runtime.spawn(crate::record::LaterRunner::new());
-    runtime.block_on(async move {
-        match TcpListener::from_std(listener) {
-            Ok(listener) => serve(listener, app, shutdown, client_timeout, grace).await,
-            Err(error) => {
-                tracing::error!(%error, worker = index, "cannot register the listening socket");
-                0
-            }
-        }
-    })
+    let _ = ready.send(Ok(()));
+    runtime.block_on(serve(listener, app, shutdown, client_timeout, grace))
 }
 
 /// How often the timer anchor of [`anchor_timers`] fires.
@@ -661,4 +768,91 @@ async fn serve(
     connections.abort_all();
     while connections.join_next().await.is_some() {}
     aborted
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::sync::{oneshot, watch};
+
+    use super::{WorkersEnded, supervise};
+
+    /// Two workers' "done" channels and the supervisor's view of them.
+    fn workers() -> ([oneshot::Sender<usize>; 2], Vec<oneshot::Receiver<usize>>) {
+        let (a, ra) = oneshot::channel();
+        let (b, rb) = oneshot::channel();
+        ([a, b], vec![ra, rb])
+    }
+
+    #[tokio::test]
+    async fn a_requested_shutdown_is_not_a_failure() {
+        let ([a, b], finished) = workers();
+        let (stop, _rx) = watch::channel(false);
+        let drained = AtomicUsize::new(0);
+        stop.send_replace(true);
+        a.send(1).unwrap();
+        b.send(2).unwrap();
+        let ended = supervise(finished, &stop, || {
+            drained.fetch_add(1, Ordering::Relaxed);
+        })
+        .await;
+        assert_eq!(
+            ended,
+            WorkersEnded {
+                aborted: 3,
+                failed: 0
+            }
+        );
+        assert_eq!(drained.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn a_worker_that_ends_unasked_stops_the_others() {
+        let ([a, b], finished) = workers();
+        let (stop, mut rx) = watch::channel(false);
+        let drained = AtomicUsize::new(0);
+        // The first worker's loop could not start: it ends at once, nobody asked.
+        a.send(0).unwrap();
+        let supervisor = supervise(finished, &stop, || {
+            drained.fetch_add(1, Ordering::Relaxed);
+        });
+        let other = async move {
+            // The second worker sees the stop, drains, and reports what it closed.
+            rx.wait_for(|stop| *stop).await.unwrap();
+            b.send(4).unwrap();
+        };
+        let both = async { tokio::join!(supervisor, other) };
+        // Bounded: the old supervisor never sent the stop, and this would wait forever.
+        let (ended, ()) = tokio::time::timeout(std::time::Duration::from_secs(5), both)
+            .await
+            .expect("the supervisor stops the other workers");
+        assert_eq!(
+            ended,
+            WorkersEnded {
+                aborted: 4,
+                failed: 1
+            }
+        );
+        assert_eq!(drained.load(Ordering::Relaxed), 1);
+        assert!(*stop.borrow());
+    }
+
+    #[tokio::test]
+    async fn a_worker_that_panics_is_a_failure_even_while_draining() {
+        let ([a, b], finished) = workers();
+        let (stop, _rx) = watch::channel(false);
+        stop.send_replace(true);
+        // A panicking worker thread drops its sender without a word.
+        drop(a);
+        b.send(0).unwrap();
+        let ended = supervise(finished, &stop, || {}).await;
+        assert_eq!(
+            ended,
+            WorkersEnded {
+                aborted: 0,
+                failed: 1
+            }
+        );
+    }
 }
