@@ -1,6 +1,7 @@
 //! What appending usage events costs the store: CPU time per event (every thread of the
-//! process, so the WAL checkpoints count too) and bytes on disk per event, for batches
-//! shaped like the gateway's (`StoreWriter`: up to 1,000 events a transaction).
+//! process, so the WAL checkpoints count too), bytes on disk and bytes written per event
+//! (the write volume a disk sees), for batches shaped like the gateway's (`StoreWriter`:
+//! up to 1,000 events a transaction).
 //!
 //! `cargo run --release -p bulwark-store --example append -- [EVENTS] [KEYS] [BATCH]`
 //! (defaults 200000, 1, 1000). Linux only (CPU time is read from `/proc/self/stat`).
@@ -34,6 +35,17 @@ fn event(
         "method": "POST", "path": "/v1/chat/completions", "upstream": "sim",
     });
     serde_json::from_value(line)
+}
+
+/// Bytes the process has handed to `write` and `pwrite` so far (`wchar` of
+/// `/proc/self/io`): the WAL's frames and the checkpoint's copies of them.
+fn bytes_written() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("wchar:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// User and system CPU time of the whole process so far, in seconds.
@@ -77,6 +89,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|(i, key)| event(&tenant, &account, key, i).map(Arc::new))
         .collect::<Result<_, _>>()?;
     let (user0, sys0) = cpu_seconds();
+    let written0 = bytes_written();
     let started = Instant::now();
     let mut written = 0;
     for chunk in all.chunks(batch) {
@@ -86,15 +99,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Let the checkpoint thread copy the last of the WAL back, so its work counts.
     std::thread::sleep(std::time::Duration::from_secs(2));
     let (user1, sys1) = cpu_seconds();
+    let io = bytes_written().saturating_sub(written0);
 
     let size = std::fs::metadata(store.path())?.len();
     let per = |seconds: f64| seconds * 1e6 / written as f64;
     println!(
         "{written} events, {keys} keys, batches of {batch}: {:.2} µs user + {:.2} µs system per event \
-         (process CPU), {:.0} bytes of database file per event, {:.0} events/s wall",
+         (process CPU), {:.0} bytes of database file and {:.0} bytes written (WAL and \
+         checkpoint) per event, {:.0} events/s wall",
         per(user1 - user0),
         per(sys1 - sys0),
         size as f64 / written as f64,
+        io as f64 / written as f64,
         written as f64 / elapsed.as_secs_f64(),
     );
     Ok(())
