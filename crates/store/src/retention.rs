@@ -1,11 +1,12 @@
 //! Event retention: deleting old `api.request` events in bounded batches, by hand
 //! (`bulwark events prune`) or on a schedule in the server.
 //!
-//! A request event is about 500 bytes of database; at 1,000 requests a second that is
-//! 43 GB a day, so an operator who keeps events for 30 days wants them gone after, without
-//! stopping the gateway. Deleting runs in batches of [`PRUNE_BATCH`] rows, each its own
-//! short transaction with a pause after it, so the event writer's batches interleave with
-//! a large backlog instead of waiting for it. SQLite reuses the freed pages for new events;
+//! A request event is about 230 bytes of database; at 1,000 requests a second that is
+//! 20 GB a day, so an operator who keeps events for 30 days wants them gone after, without
+//! stopping the gateway. Deleting runs in batches of about [`PRUNE_BATCH`] events (whole
+//! blocks of them, `sqlite/blocks.rs`), each its own short transaction with a pause after
+//! it, so the event writer's batches interleave with a large backlog instead of waiting
+//! for it. SQLite reuses the freed pages for new events;
 //! the file itself only shrinks with `VACUUM`.
 
 use std::{
@@ -21,7 +22,7 @@ use bulwark_core::Timestamp;
 
 use crate::{Store, StoreError};
 
-/// Events deleted per transaction.
+/// Events deleted per transaction (the last block deleted may take it past this).
 pub const PRUNE_BATCH: usize = 10_000;
 
 /// The pause after each full batch: the event writer's turn.

@@ -10,11 +10,13 @@
 //!
 //! Code map: `schema` opens connections and migrates, `pool` lends reader connections,
 //! `checkpoint` runs the WAL checkpoints, `accounts`, `keys`, `events` and `alerts` hold
-//! the SQL of their tables (`compact` the compact form of `api.request` rows), `sql` maps
+//! the SQL of their tables (`compact` the compact form of an `api.request` event, `blocks`
+//! the blocks of them that `request_blocks` rows hold), `sql` maps
 //! errors and decodes rows.
 
 mod accounts;
 mod alerts;
+mod blocks;
 mod checkpoint;
 mod compact;
 mod events;
@@ -235,7 +237,8 @@ impl Store for SqliteStore {
         // Encoded here because the blocking task needs owned data: the rows' values are
         // that copy, made once.
         let rows = NewEvents::new(events)?;
-        self.write(move |conn| events::append(conn, &rows)).await
+        self.write(move |conn| events::append(conn, &rows, events::Check::Stored))
+            .await
     }
 
     async fn append_shared_events(&self, events: &[Arc<Event>]) -> Result<usize, StoreError> {
@@ -243,7 +246,8 @@ impl Store for SqliteStore {
             return Ok(0);
         }
         let rows = NewEvents::new(events.iter().map(|event| &**event))?;
-        self.write(move |conn| events::append(conn, &rows)).await
+        self.write(move |conn| events::append(conn, &rows, events::Check::Batch))
+            .await
     }
 
     async fn events_page(&self, query: &EventQuery) -> Result<Vec<EventRow>, StoreError> {

@@ -120,17 +120,22 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The highest key `version` (0 when there are no keys).
     async fn key_version(&self) -> Result<u64, StoreError>;
 
-    /// Appends events; an event whose id is already stored is skipped (so re-importing a
-    /// file, or a management event that was both stored and published, is harmless).
-    /// Returns how many were new.
+    /// Appends events; an event already stored is skipped (so re-importing a file, or a
+    /// management event that was both stored and published, is harmless). An event is
+    /// the same as a stored one when it has its id (an `api.request` event: its id and
+    /// its `ts`, which is how every export of it reads). Returns how many were new.
     async fn append_events(&self, events: &[Event]) -> Result<usize, StoreError>;
-    /// [`Store::append_events`] for events shared with the bus's other consumers: the
-    /// same rows, without copying each event first.
+    /// [`Store::append_events`] for the bus's events, shared with its other consumers:
+    /// the same rows, without copying each event first. Its `api.request` events are
+    /// fresh (made by this process, never appended before), so they are checked only
+    /// against each other, not against what is stored; every other kind is checked as
+    /// [`Store::append_events`] checks it.
     async fn append_shared_events(&self, events: &[Arc<Event>]) -> Result<usize, StoreError>;
     /// One page of stored events in `(ts, id)` order.
     async fn events_page(&self, query: &EventQuery) -> Result<Vec<EventRow>, StoreError>;
-    /// Deletes up to `limit` `api.request` events stamped before `before`, oldest first,
-    /// and returns how many. Management events (`account.created`, `key.*`) are the audit
+    /// Deletes about `limit` `api.request` events stamped before `before`, oldest first,
+    /// and returns how many: fewer than `limit` only when none are left (an implementation
+    /// that deletes in blocks may go past `limit` by part of a block). Management events (`account.created`, `key.*`) are the audit
     /// trail of the directory and are never pruned. Callers delete in bounded batches so
     /// that event appends interleave with a large prune.
     async fn prune_events(&self, before: Timestamp, limit: usize) -> Result<usize, StoreError>;

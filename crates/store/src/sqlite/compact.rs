@@ -47,7 +47,7 @@ pub(super) struct Envelope {
 /// A body that does not decode: written by a newer build, or damaged.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub(super) struct CompactError(&'static str);
+pub(super) struct CompactError(pub(super) &'static str);
 
 /// Appends `event`'s compact body to `out` and returns true, or writes nothing and
 /// returns false when the event must keep its JSON line (not an `api.request`, or a
@@ -190,10 +190,11 @@ fn decision_from(code: u8) -> Result<Decision, CompactError> {
 const DIGEST_RAW: u8 = 1;
 const DIGEST_TEXT: u8 = 2;
 
-struct Writer<'a>(&'a mut Vec<u8>);
+/// Appends the primitives of the layout to a buffer; `blocks.rs` writes with it too.
+pub(super) struct Writer<'a>(pub(super) &'a mut Vec<u8>);
 
 impl Writer<'_> {
-    fn byte(&mut self, byte: u8) {
+    pub(super) fn byte(&mut self, byte: u8) {
         self.0.push(byte);
     }
 
@@ -201,7 +202,7 @@ impl Writer<'_> {
         self.byte(u8::from(value));
     }
 
-    fn varint(&mut self, mut value: u64) {
+    pub(super) fn varint(&mut self, mut value: u64) {
         while value >= 0x80 {
             // Truncation intended: the low seven bits, with the continuation bit.
             self.byte((value as u8 & 0x7f) | 0x80);
@@ -218,12 +219,12 @@ impl Writer<'_> {
         self.0.extend_from_slice(&value.to_bits().to_le_bytes());
     }
 
-    fn str(&mut self, text: &str) {
+    pub(super) fn str(&mut self, text: &str) {
         self.varint(text.len() as u64);
         self.0.extend_from_slice(text.as_bytes());
     }
 
-    fn opt_str(&mut self, text: Option<&str>) {
+    pub(super) fn opt_str(&mut self, text: Option<&str>) {
         match text {
             None => self.varint(0),
             Some(text) => {
@@ -366,12 +367,13 @@ fn hex32(text: &str) -> Option<[u8; 32]> {
     Some(raw)
 }
 
-struct Reader<'a>(&'a [u8]);
+/// Reads the primitives of the layout; `blocks.rs` reads with it too.
+pub(super) struct Reader<'a>(pub(super) &'a [u8]);
 
 const TRUNCATED: CompactError = CompactError("truncated body");
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], CompactError> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], CompactError> {
         if n > self.0.len() {
             return Err(TRUNCATED);
         }
@@ -384,7 +386,7 @@ impl<'a> Reader<'a> {
         self.take(N)?.try_into().map_err(|_| TRUNCATED)
     }
 
-    fn byte(&mut self) -> Result<u8, CompactError> {
+    pub(super) fn byte(&mut self) -> Result<u8, CompactError> {
         let [byte] = self.array()?;
         Ok(byte)
     }
@@ -397,7 +399,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn varint(&mut self) -> Result<u64, CompactError> {
+    pub(super) fn varint(&mut self) -> Result<u64, CompactError> {
         let mut value = 0_u64;
         for shift in (0..64).step_by(7) {
             let byte = self.byte()?;
@@ -413,7 +415,7 @@ impl<'a> Reader<'a> {
         Err(CompactError("a varint longer than 64 bits"))
     }
 
-    fn len(&mut self) -> Result<usize, CompactError> {
+    pub(super) fn len(&mut self) -> Result<usize, CompactError> {
         let len = usize::try_from(self.varint()?).map_err(|_| TRUNCATED)?;
         if len > self.0.len() {
             return Err(TRUNCATED);

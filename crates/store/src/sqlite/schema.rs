@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_alerts.sql"),
     include_str!("migrations/0003_compact_events.sql"),
+    include_str!("migrations/0004_request_blocks.sql"),
 ];
 
 /// How long a statement waits for another connection's (or process's) lock.
@@ -37,15 +38,15 @@ pub(super) enum Role {
 }
 
 /// The page size of a new database file. Twice SQLite's default: an event row was about
-/// 1 KB when this was measured (a compact one is about 350 bytes), and every page a transaction touches is written whole to the WAL and again by the
-/// checkpoint, so fewer, larger pages cost less per appended event (measured; 16 KiB pages
-/// are cheaper still for one key, but cost more as soon as many keys each dirty a page of
-/// `events_by_key` per batch). Fixed once the file exists.
+/// 1 KB when this was measured (requests are in blocks now, `blocks.rs`), and every page
+/// a transaction touches is written whole to the WAL and again by the checkpoint, so
+/// fewer, larger pages cost less per appended event. Fixed once the file exists.
 const PAGE_SIZE: u32 = 8_192;
 
 /// The writer's page cache, in KiB (SQLite's default is 2 MiB). It holds what every batch
-/// touches again: the last pages of the table and of each index, including the last page
-/// of every active key's entries in `events_by_key`. When a transaction outgrows the cache,
+/// touches again: the last pages of the tables and of their indexes (and, for databases
+/// with requests stored before blocks, the last page of each key's entries in
+/// `events_by_key`, which retention deletes from). When a transaction outgrows the cache,
 /// SQLite spills dirty pages to the WAL mid-transaction and reads them back later, which
 /// was the biggest single cost of an append.
 const WRITER_CACHE_KIB: i64 = 32 * 1_024;
@@ -160,7 +161,17 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(tables, ["accounts", "alerts", "events", "keys", "tenants"]);
+        assert_eq!(
+            tables,
+            [
+                "accounts",
+                "alerts",
+                "events",
+                "keys",
+                "request_blocks",
+                "tenants"
+            ]
+        );
     }
 
     #[test]

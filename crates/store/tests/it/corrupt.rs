@@ -77,12 +77,30 @@ async fn unreadable_accounts_tenants_and_events_are_corrupt() {
     for (body, why) in [
         ("x'01ff'", "truncated"),
         ("x'09'", "newer build"),
+        ("x'0100010000'", "truncated"),
+    ] {
+        edit(&store, &format!("UPDATE request_blocks SET body = {body}"));
+        let result = store.events_page(&query_all).await;
+        assert!(
+            matches!(&result, Err(StoreError::Corrupt(message)) if message.contains("request_blocks.body") && message.contains(why)),
+            "{body}: {result:?}"
+        );
+    }
+    edit(&store, "DELETE FROM request_blocks");
+    // A request's row of the table, as rows were written before blocks.
+    edit(
+        &store,
+        "INSERT INTO events (id, ts_ms, kind, body) VALUES ('evt_01JDQ6Z3X5M8V4N2K7P9R1T3W5', 5, 'api.request', x'01')",
+    );
+    for (body, why) in [
+        ("x'01ff'", "truncated"),
+        ("x'09'", "newer build"),
         ("NULL", "neither JSON nor a body"),
     ] {
         edit(
             &store,
             &format!(
-                "PRAGMA ignore_check_constraints = ON; UPDATE events SET body = {body} WHERE body IS NOT NULL OR (json IS NULL AND kind = 'api.request')"
+                "PRAGMA ignore_check_constraints = ON; UPDATE events SET body = {body} WHERE kind = 'api.request'"
             ),
         );
         let result = store.events_page(&query_all).await;

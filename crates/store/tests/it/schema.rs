@@ -20,8 +20,8 @@ async fn opening_twice_keeps_the_data_and_migrates_once() {
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
     assert_eq!(
-        version, 3,
-        "three migrations: initial, alerts, compact events"
+        version, 4,
+        "four migrations: initial, alerts, compact events, request blocks"
     );
 }
 
@@ -74,8 +74,13 @@ async fn events_stored_as_json_survive_the_compact_migration() {
         40
     );
     assert_eq!(
-        count("SELECT count(*) FROM events WHERE body IS NOT NULL AND ts_ms >= 2000"),
-        40
+        count("SELECT sum(events) FROM request_blocks WHERE min_ts_ms >= 2000"),
+        40,
+        "new requests go to blocks"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM events WHERE kind = 'api.request' AND ts_ms >= 2000"),
+        0
     );
     assert_eq!(
         count("SELECT count(*) FROM events WHERE kind <> 'api.request' AND json IS NOT NULL"),
@@ -84,7 +89,7 @@ async fn events_stored_as_json_survive_the_compact_migration() {
     );
     assert_eq!(
         count(r#"SELECT count(*) FROM events WHERE "key" = 'key_k'"#),
-        79
+        40
     );
     let plan: String = conn
         .query_row(
