@@ -42,7 +42,11 @@ use clap::Parser;
 use crate::cli::{AlertsAction, Cli, Command, ConfigAction, EventsAction};
 
 /// mimalloc: the gateway allocates small, short-lived buffers per request from several
-/// threads; glibc's allocator spent a sixth of the gateway's CPU under load.
+/// threads; glibc's allocator spent a sixth of the gateway's CPU under load. Its v2 line
+/// (the `v2` feature), not v3: the request workers spent 6-7% of their samples in it
+/// against 9-9.5% with v3 (perf, 64 connections, interleaved runs, 2026-11-30), most of the
+/// difference in collecting blocks that other threads freed (an event's strings are freed
+/// by whichever of the store writer and the detection thread drops it last).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -6,7 +6,7 @@
 //! compact form, or before version 3 as JSON). A page merges the two in `(ts, id)` order;
 //! reading rebuilds a compact event's line, the same bytes as were written.
 
-use std::{collections::HashSet, sync::LazyLock};
+use std::sync::LazyLock;
 
 use bulwark_core::{Event, EventBody};
 use rusqlite::{Connection, Row as SqlRow, Statement};
@@ -287,7 +287,8 @@ fn append_rows(tx: &Connection, events: &NewEvents) -> Result<usize, StoreError>
 const INSERT_BLOCK: &str = "INSERT INTO request_blocks (second, min_ts_ms, max_ts_ms, events, body)
     VALUES (?1, ?2, ?3, ?4, ?5)";
 
-const BLOCKS_OF_SECOND: &str = "SELECT body FROM request_blocks WHERE second = ?1";
+const BLOCKS_OF_SECOND: &str =
+    "SELECT min_ts_ms, max_ts_ms, body FROM request_blocks WHERE second = ?1";
 
 const ID_IN_TABLE: &str = "SELECT 1 FROM events WHERE id = ?1";
 
@@ -325,35 +326,46 @@ fn append_blocks(tx: &Connection, events: &NewEvents, check: Check) -> Result<us
 
 /// `entries` (sorted) without those already stored: in the table under their id, or in a
 /// block of their second under their id and time.
+///
+/// Each second's blocks are read once and their events looked up among the batch's of
+/// that second, not the other way round: an import's batch holds a few dozen events of a
+/// second whose blocks may hold thousands.
 fn unstored<'a>(tx: &Connection, entries: Vec<Entry<'a>>) -> Result<Vec<Entry<'a>>, StoreError> {
     let mut in_table = tx.prepare_cached(ID_IN_TABLE).map_err(db_error)?;
     let mut of_second = tx.prepare_cached(BLOCKS_OF_SECOND).map_err(db_error)?;
-    let mut stored: HashSet<(i64, String)> = HashSet::new();
-    let mut loaded = None;
     let mut fresh = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let second = blocks::second_of(entry.ts_ms);
-        if loaded != Some(second) {
-            // Sorted: each second is loaded once.
-            stored.clear();
-            let mut rows = of_second.query([second]).map_err(db_error)?;
-            while let Some(row) = rows.next().map_err(db_error)? {
-                let block: &[u8] = row
-                    .get_ref(0)
-                    .and_then(|value| value.as_blob().map_err(Into::into))
-                    .map_err(db_error)?;
-                for old in blocks::decode(block).map_err(|err| sql::corrupt(BLOCK_COLUMN, err))? {
-                    stored.insert((old.ts_ms, old.id.to_owned()));
+    for group in entries.chunk_by(|a, b| blocks::second_of(a.ts_ms) == blocks::second_of(b.ts_ms)) {
+        let (Some(first), Some(last)) = (group.first(), group.last()) else {
+            continue;
+        };
+        // The group is sorted: each stored event is looked up by binary search.
+        let mut stored = vec![false; group.len()];
+        let mut rows = of_second
+            .query([blocks::second_of(first.ts_ms)])
+            .map_err(db_error)?;
+        while let Some(row) = rows.next().map_err(db_error)? {
+            let (min_ts, max_ts): (i64, i64) = (sql::get(row, 0)?, sql::get(row, 1)?);
+            if max_ts < first.ts_ms || min_ts > last.ts_ms {
+                continue;
+            }
+            let block: &[u8] = row
+                .get_ref(2)
+                .and_then(|value| value.as_blob().map_err(Into::into))
+                .map_err(db_error)?;
+            for old in blocks::decode(block).map_err(|err| sql::corrupt(BLOCK_COLUMN, err))? {
+                if let Ok(at) =
+                    group.binary_search_by(|entry| entry.sort_key().cmp(&old.sort_key()))
+                    && let Some(flag) = stored.get_mut(at)
+                {
+                    *flag = true;
                 }
             }
-            loaded = Some(second);
         }
-        if stored.contains(&(entry.ts_ms, entry.id.to_owned()))
-            || in_table.exists([entry.id]).map_err(db_error)?
-        {
-            continue;
+        for (entry, stored) in group.iter().zip(stored) {
+            if !stored && !in_table.exists([entry.id]).map_err(db_error)? {
+                fresh.push(*entry);
+            }
         }
-        fresh.push(entry);
     }
     Ok(fresh)
 }
