@@ -98,8 +98,9 @@ impl DetectionStats {
 const BATCH: usize = 1024;
 /// How long the detection thread lets events gather after the first one arrives.
 const GATHER: Duration = Duration::from_millis(50);
-/// Events per page when warming up from the store.
-const WARMUP_PAGE: usize = 1000;
+/// Events per page when warming up from the store: its largest page, as the CLI's export
+/// reads (`EXPORT_PAGE` there says why).
+const WARMUP_PAGE: usize = 10_000;
 const STORE_ATTEMPTS: u32 = 3;
 
 /// Starts the detection thread; it runs until the subscription ends (the bus is closed

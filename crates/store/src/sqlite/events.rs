@@ -477,7 +477,7 @@ const PAGE: &str = r#"SELECT ts_ms, id, json, tenant, account, "key", body FROM 
     LIMIT ?4"#;
 
 // The blocks of the seconds from `?1` to `?2`, a second at a time.
-const BLOCKS_BETWEEN: &str = "SELECT second, body FROM request_blocks
+const BLOCKS_BETWEEN: &str = "SELECT second, min_ts_ms, max_ts_ms, body FROM request_blocks
     WHERE second BETWEEN ?1 AND ?2
     ORDER BY second";
 
@@ -555,7 +555,13 @@ fn blocks_from(
             break;
         }
         second = Some(this);
-        let body: Vec<u8> = sql::get(row, 1)?;
+        // A block wholly before the page (the earlier part of a second that the previous
+        // page ended in) or after it is not read.
+        let (min_ts, max_ts): (i64, i64) = (sql::get(row, 1)?, sql::get(row, 2)?);
+        if max_ts < lower.0 || min_ts >= until_ms {
+            continue;
+        }
+        let body: Vec<u8> = sql::get(row, 3)?;
         found += blocks::decode(&body)
             .map_err(|err| sql::corrupt(BLOCK_COLUMN, err))?
             .iter()
