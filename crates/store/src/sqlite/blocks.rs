@@ -265,4 +265,48 @@ mod tests {
             let _ = decode(&flipped);
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #[test]
+            fn any_sorted_events_round_trip(
+                events in proptest::collection::vec(
+                    (0_i64..2_000, "[a-z0-9]{1,6}", 0_usize..20, proptest::collection::vec(any::<u8>(), 0..40)),
+                    0..60,
+                ),
+                base in any::<i64>().prop_map(|ms| ms / 4),
+            ) {
+                let keys: Vec<String> = (0..20).map(|n| format!("key_{n}")).collect();
+                let mut entries: Vec<Entry<'_>> = events
+                    .iter()
+                    .map(|(offset, id, key, body)| Entry {
+                        ts_ms: base + offset,
+                        id,
+                        envelope: Triple {
+                            tenant: (key % 3 != 0).then_some("ten_a"),
+                            account: Some("acct_a"),
+                            key: keys.get(*key).map(String::as_str).filter(|_| key % 5 != 0),
+                        },
+                        body,
+                    })
+                    .collect();
+                entries.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+                entries.dedup_by(|a, b| a.sort_key() == b.sort_key());
+                let mut out = Vec::new();
+                encode(&entries, &mut out);
+                prop_assert_eq!(decode(&out).unwrap(), entries);
+            }
+
+            #[test]
+            fn any_bytes_decode_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+                let mut block = vec![FORMAT];
+                block.extend(bytes);
+                let _ = decode(&block);
+            }
+        }
+    }
 }
