@@ -69,7 +69,7 @@ enum Reply {
         status: StatusCode,
         headers: HeaderMap,
         body: UpstreamBody,
-        relay: Option<SseRelay>,
+        relay: Option<Box<SseRelay>>,
         idle: std::time::Duration,
     },
 }
@@ -89,7 +89,14 @@ pub(crate) async fn handle_from(
     let path = request.uri().path().to_owned();
     let endpoint = Endpoint::from_path(&path).unwrap_or(Endpoint::Other);
     let client = client_of(peer, request.headers(), &state.settings.trusted_proxies);
-    let mut record = RequestRecord::start(endpoint, request.method(), path, client);
+    // Boxed once here, so that the moves into the response body, its end and the deferred
+    // job copy a pointer rather than the record (see `record::Finisher`).
+    let mut record = Box::new(RequestRecord::start(
+        endpoint,
+        request.method(),
+        path,
+        client,
+    ));
     let result = pipeline(&state, request, &mut record).await;
     respond(state, record, result)
 }
@@ -427,11 +434,13 @@ async fn forward(
     if is_sse {
         let relay = endpoint.is_generation().then(|| {
             let relay = SseRelay::new(endpoint, strip_usage_chunk, state.settings.capture_text);
-            if enforce::applies(state, endpoint) && status.is_success() {
-                relay.with_guard(enforce::stream_guard(state, record))
-            } else {
-                relay
-            }
+            Box::new(
+                if enforce::applies(state, endpoint) && status.is_success() {
+                    relay.with_guard(enforce::stream_guard(state, record))
+                } else {
+                    relay
+                },
+            )
         });
         return Ok(Reply::Streamed {
             status,
@@ -619,7 +628,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-bulwark-request-id");
 /// Builds the response, success or rejection, around a body that records the event.
 fn respond(
     state: Arc<AppState>,
-    mut record: RequestRecord,
+    mut record: Box<RequestRecord>,
     result: Result<Reply, Rejection>,
 ) -> Response {
     let limits = record.limits;

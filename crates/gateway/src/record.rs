@@ -123,11 +123,14 @@ pub(crate) enum Ending {
 #[derive(Debug)]
 pub(crate) struct Finisher {
     state: Arc<AppState>,
-    record: RequestRecord,
+    /// Boxed from the request's start (`proxy::handle_from`): the record (544 bytes) rides
+    /// along through the response body, its end and the deferred job, and a pointer is
+    /// all that each of those moves copies.
+    record: Box<RequestRecord>,
 }
 
 impl Finisher {
-    pub(crate) fn new(state: Arc<AppState>, record: RequestRecord) -> Self {
+    pub(crate) fn new(state: Arc<AppState>, record: Box<RequestRecord>) -> Self {
         state.metrics.in_flight.inc();
         Self { state, record }
     }
@@ -148,7 +151,8 @@ impl Finisher {
     }
 
     fn publish(self, ended: Ended) {
-        let Finisher { state, mut record } = self;
+        let Finisher { state, record } = self;
+        let mut record = *record;
         let Ended {
             ending,
             at,
@@ -461,7 +465,9 @@ enum Source {
 /// finishes the request record when it ends or is dropped.
 pub(crate) struct ResponseBody {
     source: Source,
-    relay: Option<SseRelay>,
+    /// Boxed: streams only, and the relay (its digest state, its pending bytes) would
+    /// otherwise make every response body twice as large to move.
+    relay: Option<Box<SseRelay>>,
     observed: Option<Observed>,
     idle: Option<(Duration, Pin<Box<Sleep>>)>,
     finisher: Option<Finisher>,
@@ -488,7 +494,7 @@ impl ResponseBody {
     /// The upstream's body, relayed as it arrives.
     pub(crate) fn relay(
         body: UpstreamBody,
-        relay: Option<SseRelay>,
+        relay: Option<Box<SseRelay>>,
         idle_timeout: Duration,
         finisher: Finisher,
     ) -> Self {
@@ -581,7 +587,7 @@ impl Body for ResponseBody {
                                     Some(relay) => relay.push(&data),
                                     None => data,
                                 };
-                                if this.relay.as_ref().is_some_and(SseRelay::is_cut) {
+                                if this.relay.as_deref().is_some_and(SseRelay::is_cut) {
                                     // Moderation ended the answer: stop reading the
                                     // upstream (dropping its body closes the connection)
                                     // and send the ending.
@@ -606,7 +612,7 @@ impl Body for ResponseBody {
                         let rest = this
                             .relay
                             .as_mut()
-                            .map(SseRelay::finish)
+                            .map(|relay| relay.finish())
                             .unwrap_or_default();
                         this.idle = None;
                         this.source = Source::Ready(Some(rest));
