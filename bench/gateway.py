@@ -352,6 +352,17 @@ http {{
 """
 
 
+def nginx_access_log(mode: str, ndir: Path) -> str:
+    """The `access_log` directive's arguments for --nginx-access-log. Debian's nginx.conf
+    has `access_log /var/log/nginx/access.log;`: the combined format, no buffer, so one
+    write(2) per request."""
+    if mode == "off":
+        return "off"
+    if mode == "buffered":
+        return f"{ndir}/access.log combined buffer=64k"
+    return f"{ndir}/access.log combined"
+
+
 def gateway_config(sim_port: int, moderation: str) -> str:
     # "on" is the product's default (no [moderation] section: every category checked and
     # blocked on both sides); "off" measures the proxy alone.
@@ -733,11 +744,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--moderation", choices=("on", "off"), default=env("BENCH_MODERATION", "on"),
                    help="content moderation in the gateway: on (the default configuration: "
                         "prompts and answers scanned) or off (env BENCH_MODERATION)")
-    p.add_argument("--nginx-access-log", choices=("off", "on"),
+    p.add_argument("--nginx-access-log", choices=("off", "on", "buffered"),
                    default=env("BENCH_NGINX_ACCESS_LOG", "off"),
-                   help="nginx's access log: off (the strictest baseline, the default) or on "
-                        "(nginx as Debian ships it: one buffered line per request to a file, "
-                        "as the gateway records one event per request) (env BENCH_NGINX_ACCESS_LOG)")
+                   help="nginx's access log: off (the strictest baseline, the default), on "
+                        "(as Debian's nginx.conf ships it: `access_log FILE;`, one line written "
+                        "per request, as the gateway records one event per request) or buffered "
+                        "(the same line through a 64 KiB buffer) (env BENCH_NGINX_ACCESS_LOG)")
     p.add_argument("--ttft", type=int, default=int(env("BENCH_TTFT", "300")),
                    help="streamed requests per target for the time-to-first-token probe (0: skip)")
     a = p.parse_args(argv)
@@ -913,8 +925,7 @@ def main(argv: list[str]) -> int:
             nport = free_port()
             (ndir / "nginx.conf").write_text(NGINX_CONF.format(
                 dir=ndir, port=nport, sim_port=sim_port,
-                access_log="off" if args.nginx_access_log == "off"
-                else f"{ndir}/access.log combined buffer=64k"))
+                access_log=nginx_access_log(args.nginx_access_log, ndir)))
             nlog = tmp / "nginx.log"
             t = subprocess.run([nginx_path(), "-t", "-p", str(ndir), "-c", str(ndir / "nginx.conf")],
                                capture_output=True, text=True)
